@@ -1,0 +1,247 @@
+//! The client's `Channel`: connects to `host:port` trying every resolved address,
+//! multiplexes calls over one h2 connection, and reconnects on the next call once
+//! that connection has died. Cheap to clone: clones share the connection.
+
+mod call;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use http::HeaderValue;
+use http::uri::{Authority, Scheme};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, resolve};
+use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use crate::status::Status;
+
+/// Default h2 flow-control window of each stream, in bytes.
+pub const DEFAULT_STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+/// Default h2 flow-control window of the connection, in bytes.
+pub const DEFAULT_CONNECTION_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+/// Default limit on a response's header list (headers or trailers), in bytes.
+pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+/// Default time one connection attempt (TCP and HTTP/2 handshake) may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `user-agent` sent with every call.
+const USER_AGENT: &str = concat!("grpc-rust-h2grpc/", env!("CARGO_PKG_VERSION"));
+
+/// Settings of a channel.
+#[derive(Clone)]
+struct Config {
+    max_receive_message_size: usize,
+    max_send_message_size: usize,
+    h2: h2::client::Builder,
+    connect_timeout: Duration,
+}
+
+/// A client connection to one server, shared by every clone.
+///
+/// Calls made while the connection is healthy share it; a call made after it died
+/// (server gone, GOAWAY, network cut) opens a new one. Calls in flight on a connection
+/// that dies end `UNAVAILABLE`.
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: String,
+    scheme: Scheme,
+    authority: Authority,
+    user_agent: HeaderValue,
+    config: Config,
+    /// The current connection and its generation number.
+    current: Mutex<Option<(SendRequest<Bytes>, u64)>>,
+    /// Held while connecting, so one caller connects and the others wait for it.
+    connecting: tokio::sync::Mutex<u64>,
+}
+
+/// Builds a [`Channel`] with non-default settings.
+pub struct ChannelBuilder {
+    target: String,
+    config: Config,
+}
+
+impl ChannelBuilder {
+    /// Limit on one received message, in bytes (default 4 MiB).
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_receive_message_size = bytes;
+        self
+    }
+
+    /// Limit on one sent message, in bytes.
+    pub fn max_send_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_send_message_size = bytes;
+        self
+    }
+
+    /// Flow-control window of each stream, in bytes.
+    pub fn stream_window_size(mut self, bytes: u32) -> Self {
+        self.config.h2.initial_window_size(bytes);
+        self
+    }
+
+    /// Flow-control window of the connection, in bytes.
+    pub fn connection_window_size(mut self, bytes: u32) -> Self {
+        self.config.h2.initial_connection_window_size(bytes);
+        self
+    }
+
+    /// Time one connection attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// A channel that connects on its first call.
+    pub fn lazy(self) -> Result<Channel, Error> {
+        let authority: Authority = self
+            .target
+            .parse()
+            .map_err(|e| Error::Address(format!("{}: {e}", self.target)))?;
+        if authority.port_u16().is_none() {
+            return Err(Error::Address(format!(
+                "{}: a port is required",
+                self.target
+            )));
+        }
+        Ok(Channel {
+            inner: Arc::new(Inner {
+                target: self.target,
+                scheme: Scheme::HTTP,
+                authority,
+                user_agent: HeaderValue::from_static(USER_AGENT),
+                config: self.config,
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(0),
+            }),
+        })
+    }
+
+    /// A channel connected now.
+    pub async fn connect(self) -> Result<Channel, Error> {
+        let channel = self.lazy()?;
+        let generation = channel.current().map_or(0, |(_, g)| g);
+        channel.reconnect(generation).await?;
+        Ok(channel)
+    }
+}
+
+impl Channel {
+    /// Start building a channel to `target` (`host:port`).
+    pub fn builder(target: impl Into<String>) -> ChannelBuilder {
+        let mut h2 = h2::client::Builder::new();
+        h2.initial_window_size(DEFAULT_STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(DEFAULT_CONNECTION_WINDOW_BYTES)
+            .max_header_list_size(DEFAULT_MAX_HEADER_LIST_BYTES)
+            .enable_push(false);
+        ChannelBuilder {
+            target: target.into(),
+            config: Config {
+                max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
+                max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
+                h2,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            },
+        }
+    }
+
+    /// Connect to `target` (`host:port`) with the default settings.
+    pub async fn connect(target: impl Into<String>) -> Result<Channel, Error> {
+        Channel::builder(target).connect().await
+    }
+
+    /// A channel to `target` that connects on its first call.
+    pub fn lazy(target: impl Into<String>) -> Result<Channel, Error> {
+        Channel::builder(target).lazy()
+    }
+
+    /// The target this channel connects to.
+    pub fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    fn current(&self) -> Option<(SendRequest<Bytes>, u64)> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A handle on a live connection, ready for a new stream; reconnects when the
+    /// current connection is dead.
+    async fn ready(&self) -> Result<SendRequest<Bytes>, Status> {
+        let generation = match self.current() {
+            Some((send, generation)) => match send.ready().await {
+                Ok(send) => return Ok(send),
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection is gone; reconnecting");
+                    generation
+                }
+            },
+            None => 0,
+        };
+        let send = self.reconnect(generation).await.map_err(|e| {
+            Status::unavailable(format!("failed to connect to {}: {e}", self.inner.target))
+        })?;
+        send.ready().await.map_err(|e| Status::from_h2(&e))
+    }
+
+    /// Replace the connection of generation `failed` with a new one (unless another
+    /// caller already did).
+    async fn reconnect(&self, failed: u64) -> Result<SendRequest<Bytes>, Error> {
+        let mut generation = self.inner.connecting.lock().await;
+        if let Some((send, g)) = self.current()
+            && g != failed
+        {
+            return Ok(send);
+        }
+        let send = connect(&self.inner.target, &self.inner.config).await?;
+        *generation += 1;
+        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((send.clone(), *generation));
+        Ok(send)
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("target", &self.inner.target)
+            .finish()
+    }
+}
+
+/// Open one h2 connection to the first address of `target` that answers.
+async fn connect(target: &str, config: &Config) -> Result<SendRequest<Bytes>, Error> {
+    let mut last_error = Error::Address(format!("{target} resolved to no address"));
+    for addr in resolve(target).await? {
+        let attempt = async {
+            let socket = TcpStream::connect(addr).await?;
+            socket.set_nodelay(true)?;
+            let (send, connection) = config.h2.handshake::<_, Bytes>(socket).await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "client connection ended");
+                }
+            });
+            Ok::<_, Error>(send)
+        };
+        match tokio::time::timeout(config.connect_timeout, attempt).await {
+            Ok(Ok(send)) => return Ok(send),
+            Ok(Err(e)) => last_error = e,
+            Err(_) => {
+                last_error = Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connecting to {addr} timed out"),
+                ))
+            }
+        }
+    }
+    Err(last_error)
+}

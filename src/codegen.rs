@@ -1,0 +1,307 @@
+//! The service generator: for each `service` in a `.proto` file, prost-build calls it
+//! to write a server trait with its dispatcher adapter and a typed client. The
+//! generated code is thin: it names the methods and calls the runtime.
+//!
+//! Use it from a `build.rs` with the `codegen` feature (no system `protoc` needed):
+//!
+//! ```ignore
+//! // build.rs
+//! fn main() -> std::io::Result<()> {
+//!     h2grpc::codegen::compile_protos(&["proto/hello.proto"], &["proto"])
+//! }
+//! // src/lib.rs
+//! pub mod hello { include!(concat!(env!("OUT_DIR"), "/hello.rs")); }
+//! ```
+//!
+//! For service `Greeter` in package `hello` this gives `hello::greeter_server::{Greeter,
+//! GreeterServer, SERVICE_NAME}` and `hello::greeter_client::GreeterClient`.
+
+use std::fmt::Write;
+use std::path::Path;
+
+/// Writes the server and client code for each service. Register it with
+/// `prost_build::Config::service_generator`, or let [`compile_protos`] do it.
+#[derive(Debug, Clone)]
+pub struct ServiceGenerator {
+    runtime: String,
+}
+
+impl Default for ServiceGenerator {
+    fn default() -> Self {
+        ServiceGenerator::new()
+    }
+}
+
+impl ServiceGenerator {
+    /// A generator whose code refers to the runtime as `::h2grpc`.
+    pub fn new() -> ServiceGenerator {
+        ServiceGenerator {
+            runtime: "::h2grpc".to_owned(),
+        }
+    }
+
+    /// Refer to the runtime by another path (when the crate is renamed in `Cargo.toml`).
+    pub fn runtime_path(mut self, path: impl Into<String>) -> ServiceGenerator {
+        self.runtime = path.into();
+        self
+    }
+}
+
+/// Compile `protos` (found under `includes`) with protox and prost-build plus this
+/// generator, writing one `<package>.rs` per package into `OUT_DIR`, and tell Cargo
+/// to rerun when any of them changes.
+pub fn compile_protos(
+    protos: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+) -> std::io::Result<()> {
+    for p in protos {
+        println!("cargo:rerun-if-changed={}", p.as_ref().display());
+    }
+    let descriptors =
+        protox::compile(protos, includes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    prost_build::Config::new()
+        .service_generator(Box::new(ServiceGenerator::new()))
+        .compile_fds(descriptors)
+}
+
+/// `GrpcDemo` -> `grpc_demo`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_ascii_uppercase())) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A message type as seen from a module nested one level below the package's module.
+fn type_path(path: &str) -> String {
+    if path.starts_with("::") || path.starts_with("crate::") {
+        path.to_owned()
+    } else {
+        format!("super::{path}")
+    }
+}
+
+impl prost_build::ServiceGenerator for ServiceGenerator {
+    fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
+        let rt = &self.runtime;
+        let full_name = if service.package.is_empty() {
+            service.proto_name.clone()
+        } else {
+            format!("{}.{}", service.package, service.proto_name)
+        };
+        let trait_name = &service.name;
+        let module = snake_case(&service.name);
+
+        // ---- server
+        let _ = writeln!(
+            buf,
+            "/// Server side of `{full_name}`: implement [`{module}_server::{trait_name}`] and serve"
+        );
+        let _ = writeln!(buf, "/// it with [`{module}_server::{trait_name}Server`].");
+        let _ = writeln!(buf, "pub mod {module}_server {{");
+        let _ = writeln!(
+            buf,
+            "    #![allow(unused_variables, dead_code, clippy::all)]"
+        );
+        let _ = writeln!(buf, "    /// The fully qualified name of the service.");
+        let _ = writeln!(buf, "    pub const SERVICE_NAME: &str = \"{full_name}\";");
+        service.comments.append_with_indent(1, buf);
+        let _ = writeln!(buf, "    pub trait {trait_name}: Send + Sync + 'static {{");
+        for m in &service.methods {
+            let input = type_path(&m.input_type);
+            let output = type_path(&m.output_type);
+            let request = if m.client_streaming {
+                format!("{rt}::Request<{rt}::Streaming<{input}>>")
+            } else {
+                format!("{rt}::Request<{input}>")
+            };
+            let response = if m.server_streaming {
+                format!("{rt}::Response<{rt}::ResponseStream<{output}>>")
+            } else {
+                format!("{rt}::Response<{output}>")
+            };
+            m.comments.append_with_indent(2, buf);
+            let _ = writeln!(
+                buf,
+                "        fn {}(&self, request: {request}) -> impl ::core::future::Future<Output = ::core::result::Result<{response}, {rt}::Status>> + Send;",
+                m.name
+            );
+        }
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(
+            buf,
+            "    /// Routes calls of `{full_name}` to a [`{trait_name}`]."
+        );
+        let _ = writeln!(buf, "    pub struct {trait_name}Server<T> {{");
+        let _ = writeln!(buf, "        inner: ::std::sync::Arc<T>,");
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(buf, "    impl<T: {trait_name}> {trait_name}Server<T> {{");
+        let _ = writeln!(buf, "        /// Serve `service`.");
+        let _ = writeln!(
+            buf,
+            "        pub fn new(service: T) -> Self {{ Self {{ inner: ::std::sync::Arc::new(service) }} }}"
+        );
+        let _ = writeln!(buf, "        /// Serve a shared `service`.");
+        let _ = writeln!(
+            buf,
+            "        pub fn from_arc(service: ::std::sync::Arc<T>) -> Self {{ Self {{ inner: service }} }}"
+        );
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(
+            buf,
+            "    impl<T> ::core::clone::Clone for {trait_name}Server<T> {{"
+        );
+        let _ = writeln!(
+            buf,
+            "        fn clone(&self) -> Self {{ Self {{ inner: self.inner.clone() }} }}"
+        );
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(
+            buf,
+            "    impl<T: {trait_name}> {rt}::server::Service for {trait_name}Server<T> {{"
+        );
+        let _ = writeln!(
+            buf,
+            "        fn name(&self) -> &'static str {{ SERVICE_NAME }}"
+        );
+        let _ = writeln!(
+            buf,
+            "        fn call(&self, method: &str, call: {rt}::server::Call) -> ::core::result::Result<{rt}::server::CallFuture, {rt}::server::Call> {{"
+        );
+        let _ = writeln!(buf, "            match method {{");
+        for m in &service.methods {
+            let kind = match (m.client_streaming, m.server_streaming) {
+                (false, false) => "unary",
+                (true, false) => "client_streaming",
+                (false, true) => "server_streaming",
+                (true, true) => "streaming",
+            };
+            let _ = writeln!(buf, "                \"{}\" => {{", m.proto_name);
+            let _ = writeln!(buf, "                    let service = self.inner.clone();");
+            let _ = writeln!(
+                buf,
+                "                    Ok(call.{kind}(move |request| async move {{ service.{}(request).await }}))",
+                m.name
+            );
+            let _ = writeln!(buf, "                }}");
+        }
+        let _ = writeln!(buf, "                _ => Err(call),");
+        let _ = writeln!(buf, "            }}");
+        let _ = writeln!(buf, "        }}");
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(buf, "}}");
+
+        // ---- client
+        let _ = writeln!(buf, "/// Client side of `{full_name}`.");
+        let _ = writeln!(buf, "pub mod {module}_client {{");
+        let _ = writeln!(
+            buf,
+            "    #![allow(unused_variables, dead_code, clippy::all)]"
+        );
+        service.comments.append_with_indent(1, buf);
+        let _ = writeln!(buf, "    #[derive(Debug, Clone)]");
+        let _ = writeln!(buf, "    pub struct {trait_name}Client {{");
+        let _ = writeln!(buf, "        channel: {rt}::Channel,");
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(buf, "    impl {trait_name}Client {{");
+        let _ = writeln!(buf, "        /// A client calling over `channel`.");
+        let _ = writeln!(
+            buf,
+            "        pub fn new(channel: {rt}::Channel) -> Self {{ Self {{ channel }} }}"
+        );
+        let _ = writeln!(buf, "        /// Connect to `target` (`host:port`).");
+        let _ = writeln!(
+            buf,
+            "        pub async fn connect(target: impl Into<String>) -> ::core::result::Result<Self, {rt}::Error> {{ Ok(Self::new({rt}::Channel::connect(target).await?)) }}"
+        );
+        let _ = writeln!(buf, "        /// The channel calls go over.");
+        let _ = writeln!(
+            buf,
+            "        pub fn channel(&self) -> &{rt}::Channel {{ &self.channel }}"
+        );
+        for m in &service.methods {
+            let input = type_path(&m.input_type);
+            let output = type_path(&m.output_type);
+            let path = format!("/{full_name}/{}", m.proto_name);
+            let path_expr = format!("{rt}::http::uri::PathAndQuery::from_static(\"{path}\")");
+            m.comments.append_with_indent(2, buf);
+            match (m.client_streaming, m.server_streaming) {
+                (false, false) | (false, true) => {
+                    let (response, call) = if m.server_streaming {
+                        (
+                            format!("{rt}::Response<{rt}::Streaming<{output}>>"),
+                            "server_streaming",
+                        )
+                    } else {
+                        (format!("{rt}::Response<{output}>"), "unary")
+                    };
+                    let _ = writeln!(
+                        buf,
+                        "        pub async fn {}(&self, request: impl ::core::convert::Into<{rt}::Request<{input}>>) -> ::core::result::Result<{response}, {rt}::Status> {{",
+                        m.name
+                    );
+                    let _ = writeln!(
+                        buf,
+                        "            self.channel.{call}({path_expr}, request.into()).await"
+                    );
+                    let _ = writeln!(buf, "        }}");
+                }
+                (true, server_streaming) => {
+                    let (response, call) = if server_streaming {
+                        (
+                            format!("{rt}::Response<{rt}::Streaming<{output}>>"),
+                            "streaming",
+                        )
+                    } else {
+                        (format!("{rt}::Response<{output}>"), "client_streaming")
+                    };
+                    let _ = writeln!(
+                        buf,
+                        "        pub async fn {}(&self, request: impl {rt}::IntoStreamingRequest<Message = {input}>) -> ::core::result::Result<{response}, {rt}::Status> {{",
+                        m.name
+                    );
+                    let _ = writeln!(
+                        buf,
+                        "            self.channel.{call}({path_expr}, request.into_streaming_request()).await"
+                    );
+                    let _ = writeln!(buf, "        }}");
+                }
+            }
+        }
+        let _ = writeln!(buf, "    }}");
+        let _ = writeln!(buf, "}}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_names() {
+        assert_eq!(snake_case("GrpcDemo"), "grpc_demo");
+        assert_eq!(snake_case("TestService"), "test_service");
+        assert_eq!(snake_case("HTTPServer"), "http_server");
+        assert_eq!(snake_case("Health"), "health");
+        assert_eq!(snake_case("V1Alpha"), "v1_alpha");
+    }
+
+    #[test]
+    fn type_paths_gain_one_level() {
+        assert_eq!(type_path("Request"), "super::Request");
+        assert_eq!(type_path("super::other::Msg"), "super::super::other::Msg");
+        assert_eq!(type_path("::prost_types::Empty"), "::prost_types::Empty");
+    }
+}

@@ -1,0 +1,61 @@
+//! `Error`: what can go wrong outside a call (binding, connecting, resolving).
+//! Inside a call every failure is a [`Status`](crate::Status).
+
+use std::fmt;
+use std::io;
+
+/// A transport-level error: binding a server, resolving or connecting a channel.
+#[derive(Debug)]
+pub enum Error {
+    /// A socket operation failed.
+    Io(io::Error),
+    /// The HTTP/2 handshake or connection failed.
+    H2(h2::Error),
+    /// An address did not parse or resolved to nothing.
+    Address(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "i/o error: {e}"),
+            Error::H2(e) => write!(f, "http/2 error: {e}"),
+            Error::Address(a) => write!(f, "bad address: {a}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::H2(e) => Some(e),
+            Error::Address(_) => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+impl From<h2::Error> for Error {
+    fn from(e: h2::Error) -> Error {
+        Error::H2(e)
+    }
+}
+
+/// Resolve `host:port` (a name, an IPv4 address or a bracketed IPv6 address) to every
+/// socket address it names.
+pub(crate) async fn resolve(target: &str) -> Result<Vec<std::net::SocketAddr>, Error> {
+    let addrs: Vec<_> = tokio::net::lookup_host(target)
+        .await
+        .map_err(|e| Error::Address(format!("{target}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::Address(format!("{target} resolved to no address")));
+    }
+    Ok(addrs)
+}

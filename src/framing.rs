@@ -1,0 +1,379 @@
+//! The framing layer: gRPC Length-Prefixed-Messages (1-byte compressed flag, 4-byte
+//! big-endian length, payload). `encode` writes prefix and protobuf into one buffer;
+//! `Decoder` takes DATA frame payloads as they come and yields whole messages,
+//! checking every declared length against the receive limit before buffering.
+//! Pure: no I/O.
+
+use std::cell::RefCell;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::status::Status;
+
+/// Bytes before each message: the compressed flag and the 4-byte length.
+pub const HEADER_LEN: usize = 5;
+/// Default limit, in bytes, on one received message (what grpc-go and grpcio use).
+pub const DEFAULT_MAX_RECEIVE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+/// Default limit, in bytes, on one sent message (the format's own limit).
+pub const DEFAULT_MAX_SEND_MESSAGE_SIZE: usize = u32::MAX as usize;
+/// Bytes the per-thread encode arena allocates at a time; smaller messages share it.
+const ARENA_CHUNK_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// Small messages are encoded into slices of one shared allocation, so the
+    /// per-message path allocates once per ~16 KiB rather than once per message.
+    static ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Encode `message` as one Length-Prefixed-Message (flag 0), prefix and payload in one
+/// buffer. Fails with `RESOURCE_EXHAUSTED` when it is larger than `max_size` bytes.
+pub fn encode<M: prost::Message>(message: &M, max_size: usize) -> Result<Bytes, Status> {
+    let len = message.encoded_len();
+    if len > max_size.min(DEFAULT_MAX_SEND_MESSAGE_SIZE) {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes is larger than the send limit of {max_size} bytes"
+        )));
+    }
+    let total = HEADER_LEN + len;
+    let write = |buf: &mut BytesMut| {
+        buf.put_u8(0);
+        buf.put_u32(len as u32);
+        message.encode_raw(buf);
+        buf.split().freeze()
+    };
+    if total > ARENA_CHUNK_BYTES / 4 {
+        return Ok(write(&mut BytesMut::with_capacity(total)));
+    }
+    Ok(ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        if arena.capacity() < total {
+            *arena = BytesMut::with_capacity(ARENA_CHUNK_BYTES);
+        }
+        write(&mut arena)
+    }))
+}
+
+/// Encode raw payload bytes (already serialized) with a prefix; the copy is the only one.
+pub fn encode_raw(payload: &[u8], compressed: bool) -> Bytes {
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + payload.len());
+    buf.put_u8(u8::from(compressed));
+    buf.put_u32(payload.len() as u32);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+/// Decode a protobuf payload; failure is `INTERNAL`, as the spec says for parse errors.
+pub fn decode_payload<M: prost::Message + Default>(payload: Bytes) -> Result<M, Status> {
+    M::decode(payload)
+        .map_err(|e| Status::internal(format!("failed to decode protobuf message: {e}")))
+}
+
+/// One received message, its payload not yet decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The compressed flag was set.
+    pub compressed: bool,
+    /// The payload, without the 5-byte prefix.
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Header,
+    Body { compressed: bool, len: usize },
+}
+
+/// Incremental decoder of Length-Prefixed-Messages.
+///
+/// Push each DATA frame payload with [`Decoder::push`], then call [`Decoder::decode`]
+/// until it returns `Ok(None)`. A message wholly inside one payload is handed out as a
+/// slice of it, without copying; only a message spanning payloads is gathered into a
+/// buffer, which grows with the bytes received, never with the declared length.
+#[derive(Debug)]
+pub struct Decoder {
+    max_message_size: usize,
+    accept_compressed: bool,
+    state: State,
+    /// The unconsumed rest of the last pushed payload.
+    pending: Bytes,
+    /// The start of a prefix or message that spans payloads.
+    partial: BytesMut,
+}
+
+impl Decoder {
+    /// A decoder refusing messages over `max_message_size` bytes; `accept_compressed`
+    /// says whether a non-identity `grpc-encoding` was negotiated.
+    pub fn new(max_message_size: usize, accept_compressed: bool) -> Decoder {
+        Decoder {
+            max_message_size,
+            accept_compressed,
+            state: State::Header,
+            pending: Bytes::new(),
+            partial: BytesMut::new(),
+        }
+    }
+
+    /// Add the next received bytes.
+    pub fn push(&mut self, chunk: Bytes) {
+        if self.pending.is_empty() {
+            self.pending = chunk;
+        } else if !chunk.is_empty() {
+            // Only when the caller pushes before draining: join the two (one copy).
+            let mut joined = BytesMut::with_capacity(self.pending.len() + chunk.len());
+            joined.put_slice(&self.pending);
+            joined.put_slice(&chunk);
+            self.pending = joined.freeze();
+        }
+    }
+
+    /// Bytes held that are not yet part of a returned message.
+    pub fn buffered(&self) -> usize {
+        self.pending.len() + self.partial.len()
+    }
+
+    /// The next whole message, `Ok(None)` when more bytes are needed.
+    pub fn decode(&mut self) -> Result<Option<Message>, Status> {
+        loop {
+            match self.state {
+                State::Header => {
+                    let header: [u8; HEADER_LEN] =
+                        if self.partial.is_empty() && self.pending.len() >= HEADER_LEN {
+                            let mut h = [0; HEADER_LEN];
+                            self.pending.copy_to_slice(&mut h);
+                            h
+                        } else {
+                            self.gather(HEADER_LEN);
+                            if self.partial.len() < HEADER_LEN {
+                                return Ok(None);
+                            }
+                            let mut h = [0; HEADER_LEN];
+                            h.copy_from_slice(&self.partial[..HEADER_LEN]);
+                            self.partial.clear();
+                            h
+                        };
+                    let compressed = match header[0] {
+                        0 => false,
+                        1 if self.accept_compressed => true,
+                        1 => {
+                            return Err(Status::internal(
+                                "compressed flag set on a message but no grpc-encoding was negotiated",
+                            ));
+                        }
+                        flag => {
+                            return Err(Status::internal(format!(
+                                "invalid compressed flag {flag} on a message (must be 0 or 1)"
+                            )));
+                        }
+                    };
+                    let len =
+                        u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+                    if len > self.max_message_size {
+                        return Err(Status::resource_exhausted(format!(
+                            "received message of {len} bytes is larger than the limit of {} bytes",
+                            self.max_message_size
+                        )));
+                    }
+                    self.state = State::Body { compressed, len };
+                }
+                State::Body { compressed, len } => {
+                    let data = if self.partial.is_empty() && self.pending.len() >= len {
+                        self.pending.split_to(len)
+                    } else {
+                        self.gather(len);
+                        if self.partial.len() < len {
+                            return Ok(None);
+                        }
+                        self.partial.split().freeze()
+                    };
+                    self.state = State::Header;
+                    return Ok(Some(Message { compressed, data }));
+                }
+            }
+        }
+    }
+
+    /// Check that the stream ended on a message boundary.
+    pub fn finish(&self) -> Result<(), Status> {
+        match self.state {
+            State::Header if self.buffered() == 0 => Ok(()),
+            State::Header => Err(Status::internal(format!(
+                "stream ended inside a message prefix ({} of {HEADER_LEN} bytes)",
+                self.buffered()
+            ))),
+            State::Body { len, .. } => Err(Status::internal(format!(
+                "stream ended inside a message ({} of {len} bytes received)",
+                self.buffered()
+            ))),
+        }
+    }
+
+    /// Move bytes from `pending` into `partial` until `partial` holds `want` bytes.
+    fn gather(&mut self, want: usize) {
+        let take = want
+            .saturating_sub(self.partial.len())
+            .min(self.pending.len());
+        self.partial.extend_from_slice(&self.pending[..take]);
+        self.pending.advance(take);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![flag];
+        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn decode_all(d: &mut Decoder, chunks: &[&[u8]]) -> Result<Vec<Message>, Status> {
+        let mut out = Vec::new();
+        for c in chunks {
+            d.push(Bytes::copy_from_slice(c));
+            while let Some(m) = d.decode()? {
+                out.push(m);
+            }
+        }
+        d.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn several_messages_in_one_chunk_including_empty() {
+        let mut wire = frame(0, b"hello");
+        wire.extend(frame(0, b""));
+        wire.extend(frame(0, b"world!"));
+        let mut d = Decoder::new(100, false);
+        let got = decode_all(&mut d, &[&wire]).unwrap();
+        let payloads: Vec<&[u8]> = got.iter().map(|m| &m.data[..]).collect();
+        assert_eq!(payloads, [&b"hello"[..], b"", b"world!"]);
+    }
+
+    #[test]
+    fn a_message_split_at_every_byte_boundary() {
+        let mut wire = frame(0, b"split me please");
+        wire.extend(frame(0, b""));
+        wire.extend(frame(0, b"x"));
+        for cut1 in 0..wire.len() {
+            for cut2 in cut1..wire.len() {
+                let mut d = Decoder::new(100, false);
+                let got =
+                    decode_all(&mut d, &[&wire[..cut1], &wire[cut1..cut2], &wire[cut2..]]).unwrap();
+                assert_eq!(got.len(), 3, "cuts {cut1} {cut2}");
+                assert_eq!(&got[0].data[..], b"split me please");
+                assert_eq!(&got[1].data[..], b"");
+                assert_eq!(&got[2].data[..], b"x");
+            }
+        }
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let wire = frame(0, &[7u8; 300]);
+        let mut d = Decoder::new(1000, false);
+        let chunks: Vec<&[u8]> = wire.chunks(1).collect();
+        let got = decode_all(&mut d, &chunks).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].data.len(), 300);
+    }
+
+    #[test]
+    fn pushing_twice_without_draining_keeps_order() {
+        let mut d = Decoder::new(100, false);
+        let wire = [frame(0, b"ab"), frame(0, b"cd")].concat();
+        d.push(Bytes::copy_from_slice(&wire[..4]));
+        d.push(Bytes::copy_from_slice(&wire[4..]));
+        assert_eq!(&d.decode().unwrap().unwrap().data[..], b"ab");
+        assert_eq!(&d.decode().unwrap().unwrap().data[..], b"cd");
+        assert!(d.decode().unwrap().is_none());
+    }
+
+    #[test]
+    fn oversize_is_resource_exhausted_before_buffering() {
+        let mut d = Decoder::new(10, false);
+        d.push(Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff]));
+        let err = d.decode().unwrap_err();
+        assert_eq!(err.code(), crate::Code::ResourceExhausted);
+        assert!(
+            d.partial.capacity() < 64,
+            "nothing allocated for the declared length"
+        );
+        let mut d = Decoder::new(10, false);
+        assert_eq!(decode_all(&mut d, &[&frame(0, &[1; 10])]).unwrap().len(), 1);
+        let mut d = Decoder::new(10, false);
+        assert_eq!(
+            decode_all(&mut d, &[&frame(0, &[1; 11])])
+                .unwrap_err()
+                .code(),
+            crate::Code::ResourceExhausted
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_internal() {
+        let mut d = Decoder::new(100, false);
+        let err = decode_all(&mut d, &[&frame(1, b"x")]).unwrap_err();
+        assert_eq!(err.code(), crate::Code::Internal);
+        assert!(err.message().contains("no grpc-encoding"));
+        let mut d = Decoder::new(100, true);
+        assert!(decode_all(&mut d, &[&frame(1, b"x")]).unwrap()[0].compressed);
+        for flag in [2u8, 0x80, 0xff] {
+            let mut d = Decoder::new(100, true);
+            assert_eq!(
+                decode_all(&mut d, &[&frame(flag, b"x")])
+                    .unwrap_err()
+                    .code(),
+                crate::Code::Internal
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_streams_are_internal() {
+        let wire = frame(0, b"truncated");
+        for cut in 1..wire.len() {
+            let mut d = Decoder::new(100, false);
+            let err = decode_all(&mut d, &[&wire[..cut]]).unwrap_err();
+            assert_eq!(err.code(), crate::Code::Internal, "cut at {cut}");
+        }
+        let mut d = Decoder::new(100, false);
+        assert!(decode_all(&mut d, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn encode_writes_prefix_and_payload_and_round_trips() {
+        let msg = String::from("héllo");
+        let wire = encode(&msg, usize::MAX).unwrap();
+        assert_eq!(wire[0], 0);
+        assert_eq!(
+            u32::from_be_bytes(wire[1..5].try_into().unwrap()) as usize,
+            wire.len() - 5
+        );
+        let mut d = Decoder::new(100, false);
+        d.push(wire);
+        let m = d.decode().unwrap().unwrap();
+        assert_eq!(decode_payload::<String>(m.data).unwrap(), msg);
+        assert_eq!(
+            encode(&msg, 3).unwrap_err().code(),
+            crate::Code::ResourceExhausted
+        );
+        let big = "z".repeat(100_000);
+        let wire = encode(&big, usize::MAX).unwrap();
+        assert_eq!(wire.len(), 5 + big.encoded_len_for_test());
+        assert_eq!(
+            encode_raw(b"abc", true)[..],
+            [1, 0, 0, 0, 3, b'a', b'b', b'c']
+        );
+    }
+
+    trait EncodedLen {
+        fn encoded_len_for_test(&self) -> usize;
+    }
+    impl EncodedLen for String {
+        fn encoded_len_for_test(&self) -> usize {
+            prost::Message::encoded_len(self)
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The server: a builder with the h2 settings and limits, listeners on every address a
+//! host name resolves to, one h2 connection task per socket, and graceful shutdown.
+//!
+//! # How calls run
+//!
+//! The connection task takes every stream h2 has ready, routes each one and polls its
+//! call once, right there. A short call (the usual unary call, whose request arrived
+//! whole) finishes in that poll, and its answer joins the answers of the other ready
+//! streams in the connection's next flush: one write for the batch, not one per call.
+//! A call that is still pending after that poll (it waits for more request data, a
+//! timer, another service, or streams for long) moves to a task of its own, so it never
+//! holds up the other calls on its connection. [`Server::spawn_calls`] gives every
+//! call its own task from the start, for handlers that may block the thread.
+
+mod call;
+mod router;
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+pub use call::{Call, CallFuture};
+pub use router::Service;
+
+use crate::error::{Error, resolve};
+use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use call::Limits;
+use router::Router;
+
+/// Default h2 flow-control window of each stream, in bytes (h2's own default is 64 KiB).
+pub const DEFAULT_STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+/// Default h2 flow-control window of each connection, in bytes.
+pub const DEFAULT_CONNECTION_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+/// Default limit on concurrent streams per connection.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 1024;
+/// Default limit on a request's header list, in bytes (h2's own default is 16 MiB).
+pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// Streams a client may reset before the server accepts them, per connection, before the
+/// connection is closed with `ENHANCE_YOUR_CALM` (rapid-reset protection).
+pub const DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 64;
+/// Streams the server may reset for protocol errors, per connection, before it closes
+/// the connection with `ENHANCE_YOUR_CALM`.
+pub const DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+/// Time a new connection has to complete the HTTP/2 preface and settings exchange.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time in-flight calls get to finish after a shutdown signal.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Shutdown states broadcast to connections.
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const ABORTING: u8 = 2;
+
+/// A gRPC server: services plus settings. Build it, then [`Server::bind`] or [`Server::serve`].
+///
+/// ```no_run
+/// # async fn run(service: impl h2grpc::server::Service) -> Result<(), h2grpc::Error> {
+/// h2grpc::Server::new()
+///     .add_service(service)
+///     .serve("localhost:23333")
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    router: Router,
+    limits: Limits,
+    h2: h2::server::Builder,
+    spawn_calls: bool,
+    handshake_timeout: Duration,
+    grace_period: Duration,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
+impl Server {
+    /// A server with no services and the default settings.
+    pub fn new() -> Server {
+        let mut h2 = h2::server::Builder::new();
+        h2.initial_window_size(DEFAULT_STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(DEFAULT_CONNECTION_WINDOW_BYTES)
+            .max_concurrent_streams(DEFAULT_MAX_CONCURRENT_STREAMS)
+            .max_header_list_size(DEFAULT_MAX_HEADER_LIST_BYTES)
+            .max_pending_accept_reset_streams(DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS)
+            .max_local_error_reset_streams(Some(DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS));
+        Server {
+            router: Router::default(),
+            limits: Limits {
+                max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
+                max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
+            },
+            h2,
+            spawn_calls: false,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            grace_period: DEFAULT_GRACE_PERIOD,
+        }
+    }
+
+    /// Serve `service` (a generated `...Server<T>`). A second service of the same name replaces the first.
+    pub fn add_service(mut self, service: impl Service) -> Server {
+        self.router.add(Arc::new(service));
+        self
+    }
+
+    /// Limit on one received message, in bytes (default 4 MiB); larger is `RESOURCE_EXHAUSTED`.
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Server {
+        self.limits.max_receive_message_size = bytes;
+        self
+    }
+
+    /// Limit on one sent message, in bytes; larger is `RESOURCE_EXHAUSTED`.
+    pub fn max_send_message_size(mut self, bytes: usize) -> Server {
+        self.limits.max_send_message_size = bytes;
+        self
+    }
+
+    /// Flow-control window of each stream, in bytes.
+    pub fn stream_window_size(mut self, bytes: u32) -> Server {
+        self.h2.initial_window_size(bytes);
+        self
+    }
+
+    /// Flow-control window of each connection, in bytes.
+    pub fn connection_window_size(mut self, bytes: u32) -> Server {
+        self.h2.initial_connection_window_size(bytes);
+        self
+    }
+
+    /// Limit on concurrent streams per connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Server {
+        self.h2.max_concurrent_streams(streams);
+        self
+    }
+
+    /// Limit on a request's header list, in bytes (`SETTINGS_MAX_HEADER_LIST_SIZE`).
+    pub fn max_header_list_size(mut self, bytes: u32) -> Server {
+        self.h2.max_header_list_size(bytes);
+        self
+    }
+
+    /// Give every call its own task from the start (default: only calls that do not
+    /// finish in their first poll). Use it when handlers may block the thread.
+    pub fn spawn_calls(mut self, spawn: bool) -> Server {
+        self.spawn_calls = spawn;
+        self
+    }
+
+    /// Time in-flight calls get to finish after a shutdown signal (default 10 s).
+    pub fn grace_period(mut self, grace: Duration) -> Server {
+        self.grace_period = grace;
+        self
+    }
+
+    /// Bind every address `addr` (`host:port`) resolves to; `localhost` gives IPv4 and IPv6.
+    /// Fails only when no address can be bound.
+    pub async fn bind(self, addr: &str) -> Result<Listening, Error> {
+        let mut listeners = Vec::new();
+        let mut last_error = None;
+        for a in resolve(addr).await? {
+            match TcpListener::bind(a).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    tracing::warn!(address = %a, error = %e, "could not bind");
+                    last_error = Some(e);
+                }
+            }
+        }
+        if listeners.is_empty() {
+            return Err(last_error
+                .map(Error::Io)
+                .unwrap_or_else(|| Error::Address(addr.to_owned())));
+        }
+        Ok(Listening {
+            server: self,
+            listeners,
+        })
+    }
+
+    /// Bind `addr` and serve until Ctrl-C or SIGTERM, then shut down gracefully.
+    pub async fn serve(self, addr: &str) -> Result<(), Error> {
+        self.bind(addr)
+            .await?
+            .serve_with_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+/// A server bound to its addresses, not yet serving.
+pub struct Listening {
+    server: Server,
+    listeners: Vec<TcpListener>,
+}
+
+impl Listening {
+    /// The bound addresses (with the ports the OS chose for port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The names of the services served.
+    pub fn service_names(&self) -> Vec<&'static str> {
+        self.server.router.names().collect()
+    }
+
+    /// Serve until `signal` completes; then send GOAWAY on every connection, let in-flight
+    /// calls finish within the grace period, and close what is left.
+    pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
+        let Listening { server, listeners } = self;
+        let shared = Arc::new(Shared {
+            router: server.router,
+            limits: server.limits,
+            h2: server.h2,
+            spawn_calls: server.spawn_calls,
+            handshake_timeout: server.handshake_timeout,
+        });
+        let (state_tx, state_rx) = watch::channel(RUNNING);
+        // Every connection holds a clone; when all are dropped, `recv` returns None.
+        let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+        for listener in listeners {
+            tokio::spawn(accept_loop(
+                listener,
+                shared.clone(),
+                state_rx.clone(),
+                alive_tx.clone(),
+            ));
+        }
+        drop(alive_tx);
+        signal.await;
+        tracing::info!(
+            "shutting down: no new connections, in-flight calls get {:?}",
+            server.grace_period
+        );
+        let _ = state_tx.send(DRAINING);
+        if tokio::time::timeout(server.grace_period, alive_rx.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over: closing the remaining connections");
+            let _ = state_tx.send(ABORTING);
+            let _ = tokio::time::timeout(Duration::from_secs(1), alive_rx.recv()).await;
+        }
+        Ok(())
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// What every connection of one server shares.
+struct Shared {
+    router: Router,
+    limits: Limits,
+    h2: h2::server::Builder,
+    spawn_calls: bool,
+    handshake_timeout: Duration,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut state: watch::Receiver<u8>,
+    alive: mpsc::Sender<()>,
+) {
+    loop {
+        let socket = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = state.wait_for(|&s| s != RUNNING) => return,
+        };
+        match socket {
+            Ok((socket, _peer)) => {
+                tokio::spawn(serve_connection(
+                    socket,
+                    shared.clone(),
+                    state.clone(),
+                    alive.clone(),
+                ));
+            }
+            Err(e) => {
+                // Out of descriptors and the like: back off a little instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn wait_state(mut state: watch::Receiver<u8>, at_least: u8) {
+    let _ = state.wait_for(|&s| s >= at_least).await;
+}
+
+/// Serve one connection: accept every ready stream, start its call, and flush the
+/// answers of all calls that finished at once in one write.
+async fn serve_connection(
+    socket: TcpStream,
+    shared: Arc<Shared>,
+    state: watch::Receiver<u8>,
+    _alive: mpsc::Sender<()>,
+) {
+    let _ = socket.set_nodelay(true);
+    let handshake = shared.h2.handshake::<_, Bytes>(socket);
+    let mut conn = match tokio::time::timeout(shared.handshake_timeout, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "h2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("h2 handshake timed out");
+            return;
+        }
+    };
+    let mut draining = std::pin::pin!(wait_state(state.clone(), DRAINING));
+    let mut aborting = std::pin::pin!(wait_state(state, ABORTING));
+    let mut is_draining = false;
+    let mut ready = Vec::new();
+    poll_fn(|cx| {
+        if !is_draining && draining.as_mut().poll(cx).is_ready() {
+            conn.graceful_shutdown();
+            is_draining = true;
+        }
+        if aborting.as_mut().poll(cx).is_ready() {
+            conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+        }
+        loop {
+            // Read every buffered frame and take every ready stream; this also writes out
+            // whatever the calls started below have queued, all in one flush.
+            loop {
+                match conn.poll_accept(cx) {
+                    Poll::Ready(Some(Ok(stream))) => ready.push(stream),
+                    Poll::Ready(Some(Err(e))) => {
+                        tracing::debug!(error = %e, "connection error");
+                        return Poll::Ready(());
+                    }
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Pending => break,
+                }
+            }
+            if ready.is_empty() {
+                return Poll::Pending;
+            }
+            for (request, respond) in ready.drain(..) {
+                let Some(mut call) = shared.router.dispatch(request, respond, shared.limits) else {
+                    continue;
+                };
+                if shared.spawn_calls || call.as_mut().poll(cx).is_pending() {
+                    tokio::spawn(call);
+                }
+            }
+        }
+    })
+    .await;
+}

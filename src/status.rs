@@ -1,0 +1,511 @@
+//! `Code` and `Status`: the outcome of every call, its wire form (`grpc-status`,
+//! `grpc-message`, `grpc-status-details-bin`) and every mapping table into it
+//! (HTTP `:status`, h2 `RST_STREAM` reasons, h2 and I/O errors).
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
+
+use crate::metadata::{self, Metadata};
+
+/// The 17 status codes of gRPC (`doc/statuscodes.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Code {
+    /// Not an error.
+    Ok = 0,
+    /// The operation was cancelled, typically by the caller.
+    Cancelled = 1,
+    /// Unknown error, also used for a handler that panicked.
+    Unknown = 2,
+    /// The client specified an invalid argument.
+    InvalidArgument = 3,
+    /// The deadline expired before the operation could complete.
+    DeadlineExceeded = 4,
+    /// Some requested entity was not found.
+    NotFound = 5,
+    /// The entity a client attempted to create already exists.
+    AlreadyExists = 6,
+    /// The caller does not have permission.
+    PermissionDenied = 7,
+    /// Some resource has been exhausted (message too large, rate limit).
+    ResourceExhausted = 8,
+    /// The system is not in a state required for the operation.
+    FailedPrecondition = 9,
+    /// The operation was aborted, typically due to a concurrency issue.
+    Aborted = 10,
+    /// The operation was attempted past the valid range.
+    OutOfRange = 11,
+    /// The operation is not implemented or not supported.
+    Unimplemented = 12,
+    /// An invariant expected by the underlying system was broken.
+    Internal = 13,
+    /// The service is currently unavailable; retrying may help.
+    Unavailable = 14,
+    /// Unrecoverable data loss or corruption.
+    DataLoss = 15,
+    /// The request lacks valid authentication credentials.
+    Unauthenticated = 16,
+}
+
+const CODES: [Code; 17] = [
+    Code::Ok,
+    Code::Cancelled,
+    Code::Unknown,
+    Code::InvalidArgument,
+    Code::DeadlineExceeded,
+    Code::NotFound,
+    Code::AlreadyExists,
+    Code::PermissionDenied,
+    Code::ResourceExhausted,
+    Code::FailedPrecondition,
+    Code::Aborted,
+    Code::OutOfRange,
+    Code::Unimplemented,
+    Code::Internal,
+    Code::Unavailable,
+    Code::DataLoss,
+    Code::Unauthenticated,
+];
+
+/// `grpc-status` values, one static header value per code (no allocation per call).
+const STATUS_VALUES: [&str; 17] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+];
+
+impl Code {
+    /// The code for a numeric value; values outside 0..=16 are `Unknown`, as the spec requires.
+    pub fn from_i32(value: i32) -> Code {
+        usize::try_from(value)
+            .ok()
+            .and_then(|i| CODES.get(i).copied())
+            .unwrap_or(Code::Unknown)
+    }
+
+    /// The code parsed from a `grpc-status` value; anything but a decimal number is `Unknown`.
+    pub fn from_bytes(value: &[u8]) -> Code {
+        if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
+            return Code::Unknown;
+        }
+        let n = value.iter().fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
+        Code::from_i32(n)
+    }
+
+    /// The numeric value.
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// The canonical upper-case name, e.g. `DEADLINE_EXCEEDED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "OK",
+            Code::Cancelled => "CANCELLED",
+            Code::Unknown => "UNKNOWN",
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::Aborted => "ABORTED",
+            Code::OutOfRange => "OUT_OF_RANGE",
+            Code::Unimplemented => "UNIMPLEMENTED",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+            Code::DataLoss => "DATA_LOSS",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+
+    /// The `grpc-status` header value for this code.
+    pub fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(STATUS_VALUES[self as usize])
+    }
+
+    /// The code a client reports for an HTTP `:status` when no `grpc-status` came
+    /// (`doc/http-grpc-status-mapping.md`).
+    pub fn from_http(status: StatusCode) -> Code {
+        match status.as_u16() {
+            400 | 431 => Code::Internal,
+            401 => Code::Unauthenticated,
+            403 => Code::PermissionDenied,
+            404 => Code::Unimplemented,
+            429 | 502 | 503 | 504 => Code::Unavailable,
+            _ => Code::Unknown,
+        }
+    }
+
+    /// The code for a received `RST_STREAM` (or `GOAWAY`) error code (PROTOCOL-HTTP2.md, "Errors").
+    pub fn from_reason(reason: h2::Reason) -> Code {
+        match reason {
+            h2::Reason::REFUSED_STREAM => Code::Unavailable,
+            h2::Reason::CANCEL => Code::Cancelled,
+            h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+            h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+            _ => Code::Internal,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Bytes of `grpc-message` sent percent-encoded: everything outside 0x20..=0x7E, and `%`.
+const GRPC_MESSAGE_ESCAPED: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Header names of the status, in one place.
+pub(crate) const GRPC_STATUS: &str = "grpc-status";
+pub(crate) const GRPC_MESSAGE: &str = "grpc-message";
+pub(crate) const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
+
+/// The outcome of a call: a code, a message, optional binary details and metadata
+/// that travels with it (as trailers).
+#[derive(Clone, Default)]
+pub struct Status {
+    code: Option<Code>,
+    message: String,
+    details: Bytes,
+    metadata: Metadata,
+}
+
+impl Status {
+    /// A status with a code and a message.
+    pub fn new(code: Code, message: impl Into<String>) -> Status {
+        Status {
+            code: Some(code),
+            message: message.into(),
+            details: Bytes::new(),
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// `OK`, with an empty message.
+    pub fn ok() -> Status {
+        Status::new(Code::Ok, "")
+    }
+    /// `CANCELLED`.
+    pub fn cancelled(message: impl Into<String>) -> Status {
+        Status::new(Code::Cancelled, message)
+    }
+    /// `UNKNOWN`.
+    pub fn unknown(message: impl Into<String>) -> Status {
+        Status::new(Code::Unknown, message)
+    }
+    /// `INVALID_ARGUMENT`.
+    pub fn invalid_argument(message: impl Into<String>) -> Status {
+        Status::new(Code::InvalidArgument, message)
+    }
+    /// `DEADLINE_EXCEEDED`.
+    pub fn deadline_exceeded(message: impl Into<String>) -> Status {
+        Status::new(Code::DeadlineExceeded, message)
+    }
+    /// `NOT_FOUND`.
+    pub fn not_found(message: impl Into<String>) -> Status {
+        Status::new(Code::NotFound, message)
+    }
+    /// `PERMISSION_DENIED`.
+    pub fn permission_denied(message: impl Into<String>) -> Status {
+        Status::new(Code::PermissionDenied, message)
+    }
+    /// `RESOURCE_EXHAUSTED`.
+    pub fn resource_exhausted(message: impl Into<String>) -> Status {
+        Status::new(Code::ResourceExhausted, message)
+    }
+    /// `FAILED_PRECONDITION`.
+    pub fn failed_precondition(message: impl Into<String>) -> Status {
+        Status::new(Code::FailedPrecondition, message)
+    }
+    /// `UNIMPLEMENTED`.
+    pub fn unimplemented(message: impl Into<String>) -> Status {
+        Status::new(Code::Unimplemented, message)
+    }
+    /// `INTERNAL`.
+    pub fn internal(message: impl Into<String>) -> Status {
+        Status::new(Code::Internal, message)
+    }
+    /// `UNAVAILABLE`.
+    pub fn unavailable(message: impl Into<String>) -> Status {
+        Status::new(Code::Unavailable, message)
+    }
+    /// `UNAUTHENTICATED`.
+    pub fn unauthenticated(message: impl Into<String>) -> Status {
+        Status::new(Code::Unauthenticated, message)
+    }
+
+    /// The code.
+    pub fn code(&self) -> Code {
+        self.code.unwrap_or(Code::Ok)
+    }
+    /// The message, already percent-decoded.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The binary details (`grpc-status-details-bin`, usually a `google.rpc.Status`).
+    pub fn details(&self) -> &[u8] {
+        &self.details
+    }
+    /// Attach binary details.
+    pub fn with_details(mut self, details: impl Into<Bytes>) -> Status {
+        self.details = details.into();
+        self
+    }
+    /// Metadata sent with the status (trailers), or received with it.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    /// Mutable access to the metadata sent with the status.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+    /// Whether the code is `OK`.
+    pub fn is_ok(&self) -> bool {
+        self.code() == Code::Ok
+    }
+
+    /// Write `grpc-status`, `grpc-message` and `grpc-status-details-bin` into `headers`.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(GRPC_STATUS, self.code().header_value());
+        if !self.message.is_empty() {
+            let encoded = encode_message(&self.message);
+            if let Ok(v) = HeaderValue::from_str(&encoded) {
+                headers.insert(GRPC_MESSAGE, v);
+            }
+        }
+        if !self.details.is_empty() {
+            let v = metadata::encode_bin(&self.details);
+            headers.insert(GRPC_STATUS_DETAILS, v);
+        }
+    }
+
+    /// The headers of a status as trailers: its metadata plus the status fields.
+    pub(crate) fn into_trailers(self) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(2 + self.metadata.len());
+        self.write_headers(&mut headers);
+        self.metadata.append_to(&mut headers);
+        headers
+    }
+
+    /// The status carried by `headers` (trailers, or the headers of a Trailers-Only
+    /// response), or `None` when they hold no `grpc-status`. The rest of the headers
+    /// become the status' metadata.
+    pub fn from_headers(headers: HeaderMap) -> Option<Status> {
+        let code = Code::from_bytes(headers.get(GRPC_STATUS)?.as_bytes());
+        let message = headers
+            .get(GRPC_MESSAGE)
+            .map(|v| decode_message(v.as_bytes()))
+            .unwrap_or_default();
+        let details = headers
+            .get(GRPC_STATUS_DETAILS)
+            .and_then(|v| metadata::decode_bin(v.as_bytes()).ok())
+            .map(Bytes::from)
+            .unwrap_or_default();
+        Some(Status {
+            code: Some(code),
+            message,
+            details,
+            metadata: Metadata::from_headers(headers),
+        })
+    }
+
+    /// The status for a response whose `:status` is not 200 and that carries no `grpc-status`.
+    pub fn from_http(status: StatusCode) -> Status {
+        Status::new(
+            Code::from_http(status),
+            format!(
+                "HTTP status {} received instead of a gRPC response",
+                status.as_u16()
+            ),
+        )
+    }
+
+    /// The status of a call that failed in h2: a reset maps by its reason, a lost
+    /// connection or `GOAWAY` is `UNAVAILABLE`.
+    pub fn from_h2(err: &h2::Error) -> Status {
+        if err.is_io() {
+            return Status::unavailable(format!("connection lost: {err}"));
+        }
+        if err.is_go_away() && err.is_remote() {
+            return match err.reason() {
+                Some(h2::Reason::NO_ERROR) | None => {
+                    Status::unavailable(format!("connection closed by peer: {err}"))
+                }
+                Some(reason) if reason == h2::Reason::ENHANCE_YOUR_CALM => {
+                    Status::new(Code::ResourceExhausted, format!("connection closed: {err}"))
+                }
+                Some(_) => Status::unavailable(format!("connection closed by peer: {err}")),
+            };
+        }
+        match err.reason() {
+            Some(reason) if err.is_reset() => {
+                Status::new(Code::from_reason(reason), format!("stream reset: {err}"))
+            }
+            _ => Status::internal(format!("h2 protocol error: {err}")),
+        }
+    }
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Status");
+        d.field("code", &self.code());
+        if !self.message.is_empty() {
+            d.field("message", &self.message);
+        }
+        if !self.details.is_empty() {
+            d.field("details", &self.details);
+        }
+        if !self.metadata.is_empty() {
+            d.field("metadata", &self.metadata);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "status: {}, message: {:?}", self.code(), self.message)
+    }
+}
+
+impl std::error::Error for Status {}
+
+impl From<h2::Error> for Status {
+    fn from(err: h2::Error) -> Status {
+        Status::from_h2(&err)
+    }
+}
+
+/// Percent-encode a `grpc-message` value: UTF-8 bytes outside 0x20..=0x7E, and `%`.
+pub fn encode_message(message: &str) -> String {
+    utf8_percent_encode(message, GRPC_MESSAGE_ESCAPED).to_string()
+}
+
+/// Percent-decode a `grpc-message` value. Malformed escapes pass through as they are, and
+/// bytes that do not form UTF-8 are replaced, never an error.
+pub fn decode_message(value: &[u8]) -> String {
+    percent_decode(value).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_header_value() {
+        for (i, code) in CODES.iter().enumerate() {
+            assert_eq!(code.as_i32(), i as i32);
+            assert_eq!(Code::from_bytes(code.header_value().as_bytes()), *code);
+        }
+        assert_eq!(Code::from_i32(17), Code::Unknown);
+        assert_eq!(Code::from_i32(-1), Code::Unknown);
+        assert_eq!(Code::from_bytes(b"x"), Code::Unknown);
+        assert_eq!(Code::from_bytes(b""), Code::Unknown);
+        assert_eq!(Code::from_bytes(b"0004"), Code::Unknown);
+    }
+
+    #[test]
+    fn message_percent_encoding_round_trips_any_utf8() {
+        for text in [
+            "",
+            "plain ascii stays",
+            "100% sure",
+            "tab\there\nnewline",
+            "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n",
+            "ünïcödé 中文 \u{7f}\u{0}",
+        ] {
+            let encoded = encode_message(text);
+            assert!(
+                encoded.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+                "{encoded}"
+            );
+            assert_eq!(decode_message(encoded.as_bytes()), text);
+        }
+        assert_eq!(encode_message("a%b"), "a%25b");
+        assert_eq!(encode_message("☺"), "%E2%98%BA");
+    }
+
+    #[test]
+    fn malformed_message_passes_through() {
+        assert_eq!(decode_message(b"50%"), "50%");
+        assert_eq!(decode_message(b"%zz and %4"), "%zz and %4");
+        assert_eq!(decode_message(b"%FF"), "\u{fffd}");
+    }
+
+    #[test]
+    fn http_status_maps_per_spec_table() {
+        let table = [
+            (400, Code::Internal),
+            (401, Code::Unauthenticated),
+            (403, Code::PermissionDenied),
+            (404, Code::Unimplemented),
+            (429, Code::Unavailable),
+            (431, Code::Internal),
+            (502, Code::Unavailable),
+            (503, Code::Unavailable),
+            (504, Code::Unavailable),
+            (500, Code::Unknown),
+            (302, Code::Unknown),
+            (200, Code::Unknown),
+        ];
+        for (http, code) in table {
+            assert_eq!(
+                Code::from_http(StatusCode::from_u16(http).unwrap()),
+                code,
+                "{http}"
+            );
+        }
+    }
+
+    #[test]
+    fn reset_reasons_map_per_spec_table() {
+        use h2::Reason;
+        assert_eq!(Code::from_reason(Reason::NO_ERROR), Code::Internal);
+        assert_eq!(Code::from_reason(Reason::PROTOCOL_ERROR), Code::Internal);
+        assert_eq!(Code::from_reason(Reason::INTERNAL_ERROR), Code::Internal);
+        assert_eq!(
+            Code::from_reason(Reason::FLOW_CONTROL_ERROR),
+            Code::Internal
+        );
+        assert_eq!(Code::from_reason(Reason::SETTINGS_TIMEOUT), Code::Internal);
+        assert_eq!(Code::from_reason(Reason::FRAME_SIZE_ERROR), Code::Internal);
+        assert_eq!(Code::from_reason(Reason::REFUSED_STREAM), Code::Unavailable);
+        assert_eq!(Code::from_reason(Reason::CANCEL), Code::Cancelled);
+        assert_eq!(Code::from_reason(Reason::COMPRESSION_ERROR), Code::Internal);
+        assert_eq!(Code::from_reason(Reason::CONNECT_ERROR), Code::Internal);
+        assert_eq!(
+            Code::from_reason(Reason::ENHANCE_YOUR_CALM),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            Code::from_reason(Reason::INADEQUATE_SECURITY),
+            Code::PermissionDenied
+        );
+        assert_eq!(Code::from_reason(Reason::HTTP_1_1_REQUIRED), Code::Internal);
+    }
+
+    #[test]
+    fn status_round_trips_through_trailers() {
+        let mut status =
+            Status::new(Code::NotFound, "no such thing: ☺ 100%").with_details(&b"\x00\x01\xff"[..]);
+        status.metadata_mut().insert("x-extra", "yes").unwrap();
+        let trailers = status.clone().into_trailers();
+        assert_eq!(trailers.get("grpc-status").unwrap(), "5");
+        assert_eq!(
+            trailers.get("grpc-message").unwrap(),
+            "no such thing: %E2%98%BA 100%25"
+        );
+        let back = Status::from_headers(trailers).unwrap();
+        assert_eq!(back.code(), Code::NotFound);
+        assert_eq!(back.message(), status.message());
+        assert_eq!(back.details(), b"\x00\x01\xff");
+        assert_eq!(back.metadata().get("x-extra"), Some("yes"));
+        assert!(Status::from_headers(HeaderMap::new()).is_none());
+    }
+}
