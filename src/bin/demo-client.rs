@@ -1,0 +1,117 @@
+//! demo-client: the four calls of gRPC's Python example "data_transmission",
+//! behaving like its `client.py`.
+
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::stream;
+use h2grpc::Status;
+use h2grpc::pb::demo::Request as DemoRequest;
+use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+
+/// Call demo.GRPCDemo like the official data_transmission client.py.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Server address (host:port).
+    #[arg(long, default_value = "localhost:23333")]
+    addr: String,
+    /// Client id put in every request.
+    #[arg(long, default_value_t = 1)]
+    client_id: i64,
+    /// Milliseconds between the bidirectional call's requests.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+}
+
+fn request(client_id: i64, text: String) -> DemoRequest {
+    DemoRequest {
+        client_id,
+        request_data: text,
+    }
+}
+
+async fn run(args: &Args) -> Result<(), Status> {
+    let client = GrpcDemoClient::new(
+        h2grpc::Channel::lazy(args.addr.clone()).map_err(|e| Status::unavailable(e.to_string()))?,
+    );
+    let id = args.client_id;
+
+    println!("--------------Call SimpleMethod Begin--------------");
+    let response = client
+        .simple_method(request(id, "called by Rust client".into()))
+        .await?
+        .into_message();
+    println!(
+        "resp from server({}), the message={}",
+        response.server_id, response.response_data
+    );
+    println!("--------------Call SimpleMethod Over---------------");
+
+    println!("--------------Call ClientStreamingMethod Begin--------------");
+    let requests = stream::iter(
+        (0..5).map(move |i| request(id, format!("called by Rust client, message:{i}"))),
+    );
+    let response = client
+        .client_streaming_method(requests)
+        .await?
+        .into_message();
+    println!(
+        "resp from server({}), the message={}",
+        response.server_id, response.response_data
+    );
+    println!("--------------Call ClientStreamingMethod Over---------------");
+
+    println!("--------------Call ServerStreamingMethod Begin--------------");
+    let mut responses = client
+        .server_streaming_method(request(id, "called by Rust client".into()))
+        .await?
+        .into_message();
+    while let Some(response) = responses.message().await? {
+        println!(
+            "recv from server({}), message={}",
+            response.server_id, response.response_data
+        );
+    }
+    println!("--------------Call ServerStreamingMethod Over---------------");
+
+    println!("--------------Call BidirectionalStreamingMethod Begin---------------");
+    // Five requests, each followed by a pause, as client.py's generator does.
+    let interval = Duration::from_millis(args.interval_ms);
+    let requests = stream::unfold(0, move |i| async move {
+        if i > 0 {
+            tokio::time::sleep(interval).await;
+        }
+        (i < 5).then(|| {
+            (
+                request(id, format!("called by Rust client, message: {i}")),
+                i + 1,
+            )
+        })
+    });
+    let mut responses = client
+        .bidirectional_streaming_method(requests)
+        .await?
+        .into_message();
+    while let Some(response) = responses.message().await? {
+        println!(
+            "recv from server({}), message={}",
+            response.server_id, response.response_data
+        );
+    }
+    println!("--------------Call BidirectionalStreamingMethod Over---------------");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(status) = run(&args).await {
+        eprintln!(
+            "demo-client: call failed: {}: {}",
+            status.code(),
+            status.message()
+        );
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,160 @@
+//! demo-server: the `demo.GRPCDemo` service of gRPC's Python example
+//! "data_transmission", behaving like its `server.py` (our server named in the replies).
+
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::StreamExt;
+use futures_util::stream;
+use h2grpc::pb::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+use h2grpc::pb::demo::{Request as DemoRequest, Response as DemoResponse};
+use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
+use tracing::info;
+
+/// Serve demo.GRPCDemo like the official data_transmission server.py.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on; every address the host resolves to is bound.
+    #[arg(long, default_value = "localhost:23333")]
+    addr: String,
+    /// Server id put in every response.
+    #[arg(long, default_value_t = 1)]
+    server_id: i64,
+    /// Do not print a line per message (for benchmarks).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Seconds in-flight calls get to finish after Ctrl-C or SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    grace_secs: u64,
+}
+
+struct Demo {
+    server_id: i64,
+}
+
+impl Demo {
+    fn reply(&self, text: String) -> DemoResponse {
+        DemoResponse {
+            server_id: self.server_id,
+            response_data: text,
+        }
+    }
+}
+
+impl GrpcDemo for Demo {
+    async fn simple_method(
+        &self,
+        request: Request<DemoRequest>,
+    ) -> Result<Response<DemoResponse>, Status> {
+        let r = request.message();
+        info!(
+            "SimpleMethod called by client({}) the message: {}",
+            r.client_id, r.request_data
+        );
+        Ok(Response::new(
+            self.reply("Rust server SimpleMethod Ok!!!!".into()),
+        ))
+    }
+
+    async fn client_streaming_method(
+        &self,
+        request: Request<Streaming<DemoRequest>>,
+    ) -> Result<Response<DemoResponse>, Status> {
+        info!("ClientStreamingMethod called by client...");
+        let mut requests = request.into_message();
+        while let Some(r) = requests.message().await? {
+            info!(
+                "recv from client({}), message= {}",
+                r.client_id, r.request_data
+            );
+        }
+        Ok(Response::new(
+            self.reply("Rust server ClientStreamingMethod ok".into()),
+        ))
+    }
+
+    async fn server_streaming_method(
+        &self,
+        request: Request<DemoRequest>,
+    ) -> Result<Response<ResponseStream<DemoResponse>>, Status> {
+        let r = request.message();
+        info!(
+            "ServerStreamingMethod called by client({}), message= {}",
+            r.client_id, r.request_data
+        );
+        let responses: Vec<_> = (0..5)
+            .map(|i| Ok(self.reply(format!("send by Rust server, message={i}"))))
+            .collect();
+        Ok(Response::new(Box::pin(stream::iter(responses))))
+    }
+
+    async fn bidirectional_streaming_method(
+        &self,
+        request: Request<Streaming<DemoRequest>>,
+    ) -> Result<Response<ResponseStream<DemoResponse>>, Status> {
+        info!("BidirectionalStreamingMethod called by client...");
+        // Read the requests on the side, as server.py does with a thread.
+        let mut requests = request.into_message();
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(r)) = requests.message().await {
+                info!(
+                    "recv from client({}), message= {}",
+                    r.client_id, r.request_data
+                );
+            }
+        });
+        let responses: Vec<_> = (0..5)
+            .map(|i| Ok(self.reply(format!("send by Rust server, message= {i}"))))
+            .collect();
+        // Then end the call once the client has finished sending, like server.py's join.
+        let end = stream::once(async move {
+            let _ = reader.await;
+        })
+        .filter_map(|()| async { None });
+        Ok(Response::new(Box::pin(stream::iter(responses).chain(end))))
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_max_level(if args.quiet {
+            tracing::Level::WARN
+        } else {
+            tracing::Level::INFO
+        })
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .init();
+    let server = Server::new()
+        .grace_period(Duration::from_secs(args.grace_secs))
+        .add_service(GrpcDemoServer::new(Demo {
+            server_id: args.server_id,
+        }));
+    let listening = match server.bind(&args.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("demo-server: cannot listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        }
+    };
+    let addrs: Vec<String> = listening
+        .local_addrs()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    println!(
+        "------------------start Rust GRPC server on {}",
+        addrs.join(", ")
+    );
+    if let Err(e) = listening
+        .serve_with_shutdown(h2grpc::server::shutdown_signal())
+        .await
+    {
+        eprintln!("demo-server: {e}");
+        std::process::exit(1);
+    }
+}
