@@ -1,0 +1,369 @@
+//! The wire, both ways: hand-made requests (many malformed on purpose) get the exact
+//! answer the spec gives and leave the server serving; a scripted h2 server checks the
+//! client's mapping of HTTP statuses, missing trailers and resets into statuses.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use h2grpc::Code;
+use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+
+const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
+
+fn frame(flag: u8, declared_len: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![flag];
+    out.extend_from_slice(&declared_len.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test]
+async fn non_grpc_requests_get_http_errors() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let get = grpc_head(server.addr, UNARY)
+            .method("GET")
+            .body(())
+            .unwrap();
+        assert_eq!(raw_request(server.addr, get, b"").await.status, 405);
+        let plain = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{}{UNARY}", server.addr))
+            .header("content-type", "text/plain")
+            .body(())
+            .unwrap();
+        assert_eq!(raw_request(server.addr, plain, b"").await.status, 415);
+        let none = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{}{UNARY}", server.addr))
+            .body(())
+            .unwrap();
+        assert_eq!(raw_request(server.addr, none, b"").await.status, 415);
+        assert_serves(server.addr).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn errors_before_any_message_are_trailers_only() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let head = grpc_head(server.addr, "/demo.GRPCDemo/Nope")
+            .body(())
+            .unwrap();
+        let response = raw_request(server.addr, head, &lpm(&req("x"))).await;
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.headers.get("content-type").unwrap(),
+            "application/grpc"
+        );
+        assert_eq!(response.headers.get("grpc-status").unwrap(), "12");
+        assert!(response.body.is_empty());
+        assert!(
+            response.trailers.is_none(),
+            "one HEADERS frame with END_STREAM"
+        );
+    })
+    .await
+}
+
+/// Each malformed request, and the status it must get.
+#[tokio::test]
+async fn malformed_requests_get_precise_statuses_and_the_server_keeps_serving() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let ok = lpm(&req("echo:x"));
+        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, Code)> = vec![
+            (
+                "declared length of 4 GiB",
+                vec![],
+                frame(0, u32::MAX, b"abc"),
+                Code::ResourceExhausted,
+            ),
+            (
+                "over the 4 MiB limit",
+                vec![],
+                frame(0, 4 * 1024 * 1024 + 1, b""),
+                Code::ResourceExhausted,
+            ),
+            (
+                "truncated message",
+                vec![],
+                ok[..ok.len() - 2].to_vec(),
+                Code::Internal,
+            ),
+            ("truncated prefix", vec![], vec![0, 0, 0], Code::Internal),
+            (
+                "compressed flag, no encoding",
+                vec![],
+                frame(1, 3, b"abc"),
+                Code::Internal,
+            ),
+            ("flag 2", vec![], frame(2, 3, b"abc"), Code::Internal),
+            (
+                "invalid protobuf",
+                vec![],
+                frame(0, 3, b"\xff\xff\xff"),
+                Code::Internal,
+            ),
+            (
+                "no message for a unary method",
+                vec![],
+                vec![],
+                Code::Internal,
+            ),
+            (
+                "two messages for a unary method",
+                vec![],
+                [ok.clone(), ok.clone()].concat(),
+                Code::Internal,
+            ),
+            (
+                "malformed grpc-timeout",
+                vec![("grpc-timeout", "123456789S")],
+                ok.clone(),
+                Code::Internal,
+            ),
+            (
+                "unit-less grpc-timeout",
+                vec![("grpc-timeout", "10")],
+                ok.clone(),
+                Code::Internal,
+            ),
+            (
+                "unknown encoding",
+                vec![("grpc-encoding", "snappy")],
+                ok.clone(),
+                Code::Unimplemented,
+            ),
+        ];
+        for (name, headers, body, code) in cases {
+            let mut head = grpc_head(server.addr, UNARY);
+            for (k, v) in &headers {
+                head = head.header(*k, *v);
+            }
+            let response = raw_request(server.addr, head.body(()).unwrap(), &body).await;
+            assert_eq!(response.status, 200, "{name}");
+            assert_eq!(
+                response.grpc_status(),
+                Some(code),
+                "{name}: {}",
+                response.grpc_message()
+            );
+            assert!(
+                !response.grpc_message().is_empty(),
+                "{name}: a message names the condition"
+            );
+            if code == Code::Unimplemented {
+                assert_eq!(
+                    response.headers.get("grpc-accept-encoding").unwrap(),
+                    "identity"
+                );
+            }
+            assert_serves(server.addr).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_message_may_span_data_frames_and_frames_may_hold_several() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (send, conn) = h2::client::handshake(socket).await.unwrap();
+        tokio::spawn(conn);
+        let mut send = send.ready().await.unwrap();
+        let head = grpc_head(server.addr, "/demo.GRPCDemo/ClientStreamingMethod")
+            .body(())
+            .unwrap();
+        let (response, mut stream) = send.send_request(head, false).unwrap();
+        let wire: Vec<u8> = (0..10).flat_map(|i| lpm(&req(format!("msg{i}")))).collect();
+        // Odd-sized DATA frames: messages split across frames and several per frame.
+        for chunk in wire.chunks(7) {
+            stream
+                .send_data(Bytes::copy_from_slice(chunk), false)
+                .unwrap();
+        }
+        stream.send_data(Bytes::from(lpm(&req(""))), false).unwrap();
+        stream.send_data(Bytes::new(), true).unwrap();
+        let response = response.await.unwrap();
+        let mut body = response.into_body();
+        let data = body.data().await.unwrap().unwrap();
+        let reply: h2grpc::pb::demo::Response = prost::Message::decode(&data[5..]).unwrap();
+        assert_eq!(reply.response_data, "count=11 bytes=40");
+    })
+    .await
+}
+
+/// A scripted h2 server: `answer` decides what each stream gets.
+async fn scripted(
+    answer: impl Fn(h2::server::SendResponse<Bytes>) + Send + Sync + 'static,
+) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                while let Some(Ok((request, respond))) = conn.accept().await {
+                    let mut body = request.into_body();
+                    while let Some(Ok(chunk)) = body.data().await {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                    }
+                    answer(respond);
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn grpc_response() -> http::Response<()> {
+    http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap()
+}
+
+fn trailers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in pairs {
+        map.insert(*k, v.parse().unwrap());
+    }
+    map
+}
+
+async fn call(
+    addr: SocketAddr,
+) -> Result<h2grpc::Response<h2grpc::pb::demo::Response>, h2grpc::Status> {
+    GrpcDemoClient::connect(addr.to_string())
+        .await
+        .unwrap()
+        .simple_method(req("x"))
+        .await
+}
+
+#[tokio::test]
+async fn http_statuses_without_grpc_status_map_per_the_table() {
+    bounded(async {
+        for (http_status, code) in [
+            (400, Code::Internal),
+            (401, Code::Unauthenticated),
+            (403, Code::PermissionDenied),
+            (404, Code::Unimplemented),
+            (429, Code::Unavailable),
+            (431, Code::Internal),
+            (502, Code::Unavailable),
+            (503, Code::Unavailable),
+            (504, Code::Unavailable),
+            (500, Code::Unknown),
+        ] {
+            let addr = scripted(move |mut respond| {
+                let response = http::Response::builder()
+                    .status(http_status)
+                    .body(())
+                    .unwrap();
+                let _ = respond.send_response(response, true);
+            })
+            .await;
+            assert_eq!(
+                call(addr).await.unwrap_err().code(),
+                code,
+                "HTTP {http_status}"
+            );
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn missing_grpc_status_is_unknown() {
+    bounded(async {
+        let addr = scripted(|mut respond| {
+            let mut send = respond.send_response(grpc_response(), false).unwrap();
+            let _ = send.send_data(Bytes::from(lpm(&reply("x"))), false);
+            let _ = send.send_trailers(trailers(&[("x-other", "1")]));
+        })
+        .await;
+        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unknown);
+        let addr = scripted(|mut respond| {
+            let mut send = respond.send_response(grpc_response(), false).unwrap();
+            let _ = send.send_data(Bytes::from(lpm(&reply("x"))), true);
+        })
+        .await;
+        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unknown);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn wrong_response_counts_for_a_unary_call_are_errors() {
+    bounded(async {
+        let addr = scripted(|mut respond| {
+            let mut send = respond.send_response(grpc_response(), false).unwrap();
+            let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
+        })
+        .await;
+        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unimplemented);
+        let addr = scripted(|mut respond| {
+            let mut send = respond.send_response(grpc_response(), false).unwrap();
+            let two = [lpm(&reply("a")), lpm(&reply("b"))].concat();
+            let _ = send.send_data(Bytes::from(two), false);
+            let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
+        })
+        .await;
+        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unimplemented);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn resets_map_per_the_table() {
+    bounded(async {
+        for (reason, code) in [
+            (h2::Reason::REFUSED_STREAM, Code::Unavailable),
+            (h2::Reason::CANCEL, Code::Cancelled),
+            (h2::Reason::ENHANCE_YOUR_CALM, Code::ResourceExhausted),
+            (h2::Reason::INADEQUATE_SECURITY, Code::PermissionDenied),
+            (h2::Reason::PROTOCOL_ERROR, Code::Internal),
+            (h2::Reason::INTERNAL_ERROR, Code::Internal),
+        ] {
+            let addr = scripted(move |mut respond| respond.send_reset(reason)).await;
+            assert_eq!(call(addr).await.unwrap_err().code(), code, "{reason:?}");
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_long_grpc_message_arrives_intact() {
+    bounded(async {
+        let long: String = "ünïcödé ☺ 100% ".repeat(200);
+        let encoded = h2grpc::status::encode_message(&long);
+        assert!(encoded.len() > 8 * 1024);
+        let addr = scripted(move |mut respond| {
+            let mut response = grpc_response();
+            response
+                .headers_mut()
+                .insert("grpc-status", "3".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("grpc-message", encoded.parse().unwrap());
+            let _ = respond.send_response(response, true);
+        })
+        .await;
+        let err = call(addr).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(err.message(), long);
+    })
+    .await
+}
