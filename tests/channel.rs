@@ -1,0 +1,241 @@
+//! The channel's connection life: calls in flight on a connection that dies end
+//! `UNAVAILABLE`, the next call reconnects; graceful shutdown lets in-flight calls
+//! finish; a server binds every address its host name resolves to.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::*;
+use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc::{Channel, Code, Server};
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A TCP relay in front of `backend` that can cut every connection it carries.
+struct Relay {
+    addr: SocketAddr,
+    cut: watch::Sender<u64>,
+    refuse: Arc<AtomicBool>,
+}
+
+impl Relay {
+    async fn start(backend: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cuts) = watch::channel(0u64);
+        let refuse = Arc::new(AtomicBool::new(false));
+        let refusing = refuse.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if refusing.load(Ordering::SeqCst) {
+                    continue; // dropped at once
+                }
+                let mut cuts = cuts.clone();
+                cuts.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Relay { addr, cut, refuse }
+    }
+
+    fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test]
+async fn calls_in_flight_on_a_cut_connection_end_unavailable_and_the_next_call_reconnects() {
+    bounded(async {
+        let mut server = TestServer::start().await;
+        let relay = Relay::start(server.addr).await;
+        let client = GrpcDemoClient::connect(relay.addr.to_string())
+            .await
+            .unwrap();
+        client.simple_method(req("echo:before")).await.unwrap();
+
+        let in_flight = {
+            let client = client.clone();
+            tokio::spawn(async move { client.simple_method(req("sleep:10000")).await })
+        };
+        let mut stream = client
+            .server_streaming_method(req("forever"))
+            .await
+            .unwrap()
+            .into_message();
+        stream.message().await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        relay.cut_all();
+
+        let err = in_flight.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        let err = loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("stream ended cleanly on a cut connection"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        // The server saw both calls cancelled.
+        let mut events = vec![server.event().await, server.event().await];
+        events.sort();
+        assert_eq!(events, ["sleep dropped", "stream dropped"]);
+
+        // Same client, next call: a new connection.
+        let again = client.simple_method(req("echo:after")).await.unwrap();
+        assert_eq!(again.message().response_data, "after");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_channel_whose_server_is_gone_fails_unavailable_then_recovers_when_it_returns() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let addr = server.addr;
+        let relay = Relay::start(addr).await;
+        let client = GrpcDemoClient::new(Channel::lazy(relay.addr.to_string()).unwrap());
+        client.simple_method(req("echo:1")).await.unwrap();
+        relay.refuse.store(true, Ordering::SeqCst);
+        relay.cut_all();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let err = client.simple_method(req("echo:2")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        relay.refuse.store(false, Ordering::SeqCst);
+        assert_eq!(
+            client
+                .simple_method(req("echo:3"))
+                .await
+                .unwrap()
+                .message()
+                .response_data,
+            "3"
+        );
+        server.shutdown().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_is_unavailable() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = GrpcDemoClient::new(Channel::lazy(addr.to_string()).unwrap());
+        let err = client.simple_method(req("echo:x")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(Channel::connect(addr.to_string()).await.is_err());
+        assert!(Channel::lazy("no-port-here").is_err());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_in_flight_calls_finish() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let client = server.client().await;
+        let in_flight = {
+            let client = client.clone();
+            tokio::spawn(async move { client.simple_method(req("sleep:500")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let addr = server.addr;
+        server.shutdown().await;
+        assert_eq!(
+            in_flight.await.unwrap().unwrap().message().response_data,
+            "slept"
+        );
+        // The listener is closed: no new connection.
+        assert!(TcpStream::connect(addr).await.is_err());
+        let err = client.simple_method(req("echo:late")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn calls_past_the_grace_period_are_cut() {
+    bounded(async {
+        let server =
+            TestServer::start_with(Server::new().grace_period(Duration::from_millis(200))).await;
+        let client = server.client().await;
+        let in_flight = {
+            let client = client.clone();
+            tokio::spawn(async move { client.simple_method(req("sleep:10000")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        server.shutdown().await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let err = in_flight.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_server_binds_every_address_its_host_resolves_to() {
+    bounded(async {
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host("localhost:0")
+            .await
+            .unwrap()
+            .collect();
+        let listening = Server::new().bind("localhost:0").await.unwrap();
+        let bound = listening.local_addrs();
+        assert_eq!(
+            bound.len(),
+            resolved.len(),
+            "resolved {resolved:?}, bound {bound:?}"
+        );
+        for r in &resolved {
+            assert!(
+                bound.iter().any(|b| b.ip() == r.ip()),
+                "{r} not bound: {bound:?}"
+            );
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn spawn_calls_mode_serves_the_same() {
+    bounded(async {
+        let server = TestServer::start_with(Server::new().spawn_calls(true)).await;
+        let client = server.client().await;
+        assert_eq!(
+            client
+                .simple_method(req("echo:spawned"))
+                .await
+                .unwrap()
+                .message()
+                .response_data,
+            "spawned"
+        );
+        let mut responses = client
+            .server_streaming_method(req("count:3"))
+            .await
+            .unwrap()
+            .into_message();
+        let mut n = 0;
+        while responses.message().await.unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 3);
+    })
+    .await
+}
