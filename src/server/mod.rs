@@ -343,15 +343,17 @@ async fn serve_connection(
     };
     let mut draining = std::pin::pin!(wait_state(state.clone(), DRAINING));
     let mut aborting = std::pin::pin!(wait_state(state, ABORTING));
-    let mut is_draining = false;
+    let (mut is_draining, mut is_aborting) = (false, false);
     let mut ready = Vec::new();
     poll_fn(|cx| {
         if !is_draining && draining.as_mut().poll(cx).is_ready() {
             conn.graceful_shutdown();
             is_draining = true;
         }
-        if aborting.as_mut().poll(cx).is_ready() {
+        if !is_aborting && aborting.as_mut().poll(cx).is_ready() {
+            // Grace period over: GOAWAY now; streams still open end with the connection.
             conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+            is_aborting = true;
         }
         loop {
             // Read every buffered frame and take every ready stream; this also writes out
