@@ -95,7 +95,7 @@ pub fn encode_bin(value: &[u8]) -> HeaderValue {
 pub fn decode_bin(value: &[u8]) -> Result<Vec<u8>, MetadataError> {
     let trimmed = value.trim_ascii();
     let unpadded = match trimmed.iter().position(|&b| b == b'=') {
-        Some(i) if trimmed[i..].iter().all(|&b| b == b'=') && trimmed.len() % 4 == 0 => {
+        Some(i) if trimmed[i..].iter().all(|&b| b == b'=') && trimmed.len().is_multiple_of(4) => {
             &trimmed[..i]
         }
         _ => trimmed,

@@ -11,10 +11,11 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 use crate::metadata::{self, Metadata};
 
 /// The 17 status codes of gRPC (`doc/statuscodes.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Code {
     /// Not an error.
+    #[default]
     Ok = 0,
     /// The operation was cancelled, typically by the caller.
     Cancelled = 1,
@@ -167,22 +168,31 @@ pub(crate) const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
 
 /// The outcome of a call: a code, a message, optional binary details and metadata
 /// that travels with it (as trailers).
+///
+/// Small (40 bytes) so that `Result<_, Status>` stays cheap on the per-message path:
+/// the rarely used details and metadata live behind one box, allocated only when set.
 #[derive(Clone, Default)]
 pub struct Status {
-    code: Option<Code>,
+    code: Code,
     message: String,
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Clone, Default)]
+struct Extra {
     details: Bytes,
     metadata: Metadata,
 }
+
+static NO_METADATA: std::sync::LazyLock<Metadata> = std::sync::LazyLock::new(Metadata::new);
 
 impl Status {
     /// A status with a code and a message.
     pub fn new(code: Code, message: impl Into<String>) -> Status {
         Status {
-            code: Some(code),
+            code,
             message: message.into(),
-            details: Bytes::new(),
-            metadata: Metadata::new(),
+            extra: None,
         }
     }
 
@@ -241,7 +251,7 @@ impl Status {
 
     /// The code.
     pub fn code(&self) -> Code {
-        self.code.unwrap_or(Code::Ok)
+        self.code
     }
     /// The message, already percent-decoded.
     pub fn message(&self) -> &str {
@@ -249,20 +259,20 @@ impl Status {
     }
     /// The binary details (`grpc-status-details-bin`, usually a `google.rpc.Status`).
     pub fn details(&self) -> &[u8] {
-        &self.details
+        self.extra.as_ref().map_or(&[], |e| &e.details)
     }
     /// Attach binary details.
     pub fn with_details(mut self, details: impl Into<Bytes>) -> Status {
-        self.details = details.into();
+        self.extra.get_or_insert_default().details = details.into();
         self
     }
     /// Metadata sent with the status (trailers), or received with it.
     pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+        self.extra.as_ref().map_or(&NO_METADATA, |e| &e.metadata)
     }
     /// Mutable access to the metadata sent with the status.
     pub fn metadata_mut(&mut self) -> &mut Metadata {
-        &mut self.metadata
+        &mut self.extra.get_or_insert_default().metadata
     }
     /// Whether the code is `OK`.
     pub fn is_ok(&self) -> bool {
@@ -278,17 +288,18 @@ impl Status {
                 headers.insert(GRPC_MESSAGE, v);
             }
         }
-        if !self.details.is_empty() {
-            let v = metadata::encode_bin(&self.details);
-            headers.insert(GRPC_STATUS_DETAILS, v);
+        if !self.details().is_empty() {
+            headers.insert(GRPC_STATUS_DETAILS, metadata::encode_bin(self.details()));
         }
     }
 
     /// The headers of a status as trailers: its metadata plus the status fields.
     pub(crate) fn into_trailers(self) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(2 + self.metadata.len());
+        let mut headers = HeaderMap::with_capacity(2 + self.metadata().len());
         self.write_headers(&mut headers);
-        self.metadata.append_to(&mut headers);
+        if let Some(extra) = self.extra {
+            extra.metadata.append_to(&mut headers);
+        }
         headers
     }
 
@@ -307,10 +318,12 @@ impl Status {
             .map(Bytes::from)
             .unwrap_or_default();
         Some(Status {
-            code: Some(code),
+            code,
             message,
-            details,
-            metadata: Metadata::from_headers(headers),
+            extra: Some(Box::new(Extra {
+                details,
+                metadata: Metadata::from_headers(headers),
+            })),
         })
     }
 
@@ -358,11 +371,11 @@ impl fmt::Debug for Status {
         if !self.message.is_empty() {
             d.field("message", &self.message);
         }
-        if !self.details.is_empty() {
-            d.field("details", &self.details);
+        if !self.details().is_empty() {
+            d.field("details", &self.details());
         }
-        if !self.metadata.is_empty() {
-            d.field("metadata", &self.metadata);
+        if !self.metadata().is_empty() {
+            d.field("metadata", self.metadata());
         }
         d.finish()
     }
@@ -396,6 +409,15 @@ pub fn decode_message(value: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_stays_small() {
+        assert!(
+            std::mem::size_of::<Status>() <= 40,
+            "{}",
+            std::mem::size_of::<Status>()
+        );
+    }
 
     #[test]
     fn every_code_round_trips_through_its_header_value() {

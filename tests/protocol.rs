@@ -71,13 +71,21 @@ async fn errors_before_any_message_are_trailers_only() {
     .await
 }
 
+/// A malformed request: what it is, extra headers, its body, and the status it must get.
+type Case = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+    Code,
+);
+
 /// Each malformed request, and the status it must get.
 #[tokio::test]
 async fn malformed_requests_get_precise_statuses_and_the_server_keeps_serving() {
     bounded(async {
         let server = TestServer::start().await;
         let ok = lpm(&req("echo:x"));
-        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, Code)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "declared length of 4 GiB",
                 vec![],

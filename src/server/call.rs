@@ -312,12 +312,7 @@ async fn respond_streaming<Resp: prost::Message>(
         return;
     };
     let status = loop {
-        let next = poll_fn(|cx| {
-            messages
-                .as_mut()
-                .poll_next(cx)
-                .map(|item| Ok::<_, Status>(item))
-        });
+        let next = poll_fn(|cx| messages.as_mut().poll_next(cx).map(Ok::<_, Status>));
         let item = match supervise(next, |cx| send.poll_reset(cx).is_ready(), &mut deadline).await {
             Outcome::Reset => return,
             Outcome::Deadline => break deadline_status(),
