@@ -299,6 +299,50 @@ mod tests {
     }
 
     #[test]
+    fn a_downstream_proto_gets_a_trait_an_adapter_and_a_client() {
+        let dir = std::env::temp_dir().join(format!("h2grpc-codegen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("hello.proto"),
+            "syntax = \"proto3\"; package hello.v1;\n\
+             message Ping { string text = 1; }\n\
+             // Says hello.\n\
+             service HelloService {\n\
+               rpc Say(Ping) returns (Ping);\n\
+               rpc Gather(stream Ping) returns (Ping);\n\
+               rpc Spread(Ping) returns (stream Ping);\n\
+               rpc Chat(stream Ping) returns (stream Ping);\n\
+             }\n",
+        )
+        .unwrap();
+        let descriptors = protox::compile([dir.join("hello.proto")], [&dir]).unwrap();
+        prost_build::Config::new()
+            .out_dir(&dir)
+            .service_generator(Box::new(ServiceGenerator::new().runtime_path("::my_grpc")))
+            .compile_fds(descriptors)
+            .unwrap();
+        let code = std::fs::read_to_string(dir.join("hello.v1.rs")).unwrap();
+        for expected in [
+            "pub mod hello_service_server",
+            "pub const SERVICE_NAME: &str = \"hello.v1.HelloService\"",
+            "pub trait HelloService: Send + Sync + 'static",
+            "/// Says hello.",
+            "fn say(",
+            ".unary(move |request|",
+            ".client_streaming(move |request|",
+            ".server_streaming(move |request|",
+            ".streaming(move |request|",
+            "\"Chat\" =>",
+            "pub struct HelloServiceClient",
+            "\"/hello.v1.HelloService/Say\"",
+            "::my_grpc::IntoStreamingRequest<Message = super::Ping>",
+        ] {
+            assert!(code.contains(expected), "missing {expected:?} in:\n{code}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn type_paths_gain_one_level() {
         assert_eq!(type_path("Request"), "super::Request");
         assert_eq!(type_path("super::other::Msg"), "super::super::other::Msg");
