@@ -4,7 +4,7 @@
 //!
 //! Use it from a `build.rs` with the `codegen` feature (no system `protoc` needed):
 //!
-//! ```ignore
+//! ```text
 //! // build.rs
 //! fn main() -> std::io::Result<()> {
 //!     h2grpc::codegen::compile_protos(&["proto/hello.proto"], &["proto"])
