@@ -239,3 +239,40 @@ async fn spawn_calls_mode_serves_the_same() {
     })
     .await
 }
+
+#[tokio::test]
+async fn calls_work_over_an_in_memory_duplex() {
+    bounded(async {
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
+        let server = Server::new().add_service(
+            h2grpc::pb::demo::grpc_demo_server::GrpcDemoServer::new(TestService { events: tx }),
+        );
+        tokio::spawn(async move { server.serve_io(server_io).await });
+        let channel = Channel::builder("in-memory:1")
+            .connect_with(client_io)
+            .await
+            .unwrap();
+        let client = GrpcDemoClient::new(channel);
+        assert_eq!(
+            client
+                .simple_method(req("echo:duplex"))
+                .await
+                .unwrap()
+                .message()
+                .response_data,
+            "duplex"
+        );
+        let mut responses = client
+            .server_streaming_method(req("count:3"))
+            .await
+            .unwrap()
+            .into_message();
+        let mut n = 0;
+        while responses.message().await.unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 3);
+    })
+    .await
+}

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::error::{Error, resolve};
@@ -122,6 +123,24 @@ impl ChannelBuilder {
         })
     }
 
+    /// A channel over an established byte stream (an in-memory duplex, a TLS stream).
+    /// Its calls use this one connection; once it is gone, the channel reconnects to
+    /// the target over TCP like any other.
+    pub async fn connect_with<IO>(self, io: IO) -> Result<Channel, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let channel = self.lazy()?;
+        let send = handshake(io, &channel.inner.config).await?;
+        *channel.inner.connecting.lock().await += 1;
+        *channel
+            .inner
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((send, 1));
+        Ok(channel)
+    }
+
     /// A channel connected now.
     pub async fn connect(self) -> Result<Channel, Error> {
         let channel = self.lazy()?;
@@ -217,6 +236,20 @@ impl std::fmt::Debug for Channel {
     }
 }
 
+/// The HTTP/2 handshake over `io`; the connection is driven by a task of its own.
+async fn handshake<IO>(io: IO, config: &Config) -> Result<SendRequest<Bytes>, Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, connection) = config.h2.handshake::<_, Bytes>(io).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "client connection ended");
+        }
+    });
+    Ok(send)
+}
+
 /// Open one h2 connection to the first address of `target` that answers.
 async fn connect(target: &str, config: &Config) -> Result<SendRequest<Bytes>, Error> {
     let mut last_error = Error::Address(format!("{target} resolved to no address"));
@@ -224,13 +257,7 @@ async fn connect(target: &str, config: &Config) -> Result<SendRequest<Bytes>, Er
         let attempt = async {
             let socket = TcpStream::connect(addr).await?;
             socket.set_nodelay(true)?;
-            let (send, connection) = config.h2.handshake::<_, Bytes>(socket).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "client connection ended");
-                }
-            });
-            Ok::<_, Error>(send)
+            handshake(socket, config).await
         };
         match tokio::time::timeout(config.connect_timeout, attempt).await {
             Ok(Ok(send)) => return Ok(send),

@@ -22,7 +22,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 pub use call::{Call, CallFuture};
@@ -186,6 +187,28 @@ impl Server {
         })
     }
 
+    /// Serve one connection over any byte stream (an in-memory duplex, a Unix socket, a
+    /// TLS stream), until the peer closes it or it fails.
+    pub async fn serve_io<IO>(&self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let shared = self.shared();
+        // Never signalled: this connection runs until the peer ends it.
+        let (_state, state_rx) = watch::channel(RUNNING);
+        serve_connection(io, &shared, state_rx).await;
+    }
+
+    fn shared(&self) -> Shared {
+        Shared {
+            router: self.router.clone(),
+            limits: self.limits,
+            h2: self.h2.clone(),
+            spawn_calls: self.spawn_calls,
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+
     /// Bind `addr` and serve until Ctrl-C or SIGTERM, then shut down gracefully.
     pub async fn serve(self, addr: &str) -> Result<(), Error> {
         self.bind(addr)
@@ -219,13 +242,7 @@ impl Listening {
     /// calls finish within the grace period, and close what is left.
     pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
         let Listening { server, listeners } = self;
-        let shared = Arc::new(Shared {
-            router: server.router,
-            limits: server.limits,
-            h2: server.h2,
-            spawn_calls: server.spawn_calls,
-            handshake_timeout: server.handshake_timeout,
-        });
+        let shared = Arc::new(server.shared());
         let (state_tx, state_rx) = watch::channel(RUNNING);
         // Every connection holds a clone; when all are dropped, `recv` returns None.
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -300,12 +317,12 @@ async fn accept_loop(
         };
         match socket {
             Ok((socket, _peer)) => {
-                tokio::spawn(serve_connection(
-                    socket,
-                    shared.clone(),
-                    state.clone(),
-                    alive.clone(),
-                ));
+                let _ = socket.set_nodelay(true);
+                let (shared, state, alive) = (shared.clone(), state.clone(), alive.clone());
+                tokio::spawn(async move {
+                    serve_connection(socket, &shared, state).await;
+                    drop(alive);
+                });
             }
             Err(e) => {
                 // Out of descriptors and the like: back off a little instead of spinning.
@@ -322,14 +339,11 @@ async fn wait_state(mut state: watch::Receiver<u8>, at_least: u8) {
 
 /// Serve one connection: accept every ready stream, start its call, and flush the
 /// answers of all calls that finished at once in one write.
-async fn serve_connection(
-    socket: TcpStream,
-    shared: Arc<Shared>,
-    state: watch::Receiver<u8>,
-    _alive: mpsc::Sender<()>,
-) {
-    let _ = socket.set_nodelay(true);
-    let handshake = shared.h2.handshake::<_, Bytes>(socket);
+async fn serve_connection<IO>(io: IO, shared: &Shared, state: watch::Receiver<u8>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let handshake = shared.h2.handshake::<_, Bytes>(io);
     let mut conn = match tokio::time::timeout(shared.handshake_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
