@@ -8,6 +8,7 @@ use std::cell::RefCell;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::compression::{self, Encoding};
 use crate::status::Status;
 
 /// Bytes before each message: the compressed flag and the 4-byte length.
@@ -19,21 +20,60 @@ pub const DEFAULT_MAX_SEND_MESSAGE_SIZE: usize = u32::MAX as usize;
 /// Bytes the per-thread encode arena allocates at a time; smaller messages share it.
 const ARENA_CHUNK_BYTES: usize = 16 * 1024;
 
+/// Scratch buffers larger than this are freed after use rather than kept per thread.
+const SCRATCH_KEEP_BYTES: usize = 1024 * 1024;
+
 thread_local! {
     /// Small messages are encoded into slices of one shared allocation, so the
     /// per-message path allocates once per ~16 KiB rather than once per message.
     static ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// Where a message is serialized before it is compressed.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn check_send_size(len: usize, max_size: usize) -> Result<(), Status> {
+    if len > max_size.min(DEFAULT_MAX_SEND_MESSAGE_SIZE) {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes is larger than the send limit of {max_size} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Encode `message` compressed with `encoding` when given (flag 1), or as [`encode`] does.
+pub fn encode_with<M: prost::Message>(
+    message: &M,
+    max_size: usize,
+    encoding: Option<Encoding>,
+) -> Result<Bytes, Status> {
+    let Some(encoding) = encoding else {
+        return encode(message, max_size);
+    };
+    check_send_size(message.encoded_len(), max_size)?;
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        scratch.clear();
+        message.encode_raw(&mut *scratch);
+        let mut out = BytesMut::with_capacity(HEADER_LEN + scratch.len() / 2 + 64);
+        out.put_u8(1);
+        out.put_u32(0);
+        let compressed = compression::compress(encoding, &scratch, &mut out);
+        if scratch.capacity() > SCRATCH_KEEP_BYTES {
+            *scratch = Vec::new();
+        }
+        compressed?;
+        let len = u32::try_from(out.len() - HEADER_LEN)
+            .map_err(|_| Status::resource_exhausted("compressed message is larger than 4 GiB"))?;
+        out[1..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+        Ok(out.freeze())
+    })
 }
 
 /// Encode `message` as one Length-Prefixed-Message (flag 0), prefix and payload in one
 /// buffer. Fails with `RESOURCE_EXHAUSTED` when it is larger than `max_size` bytes.
 pub fn encode<M: prost::Message>(message: &M, max_size: usize) -> Result<Bytes, Status> {
     let len = message.encoded_len();
-    if len > max_size.min(DEFAULT_MAX_SEND_MESSAGE_SIZE) {
-        return Err(Status::resource_exhausted(format!(
-            "message of {len} bytes is larger than the send limit of {max_size} bytes"
-        )));
-    }
+    check_send_size(len, max_size)?;
     let total = HEADER_LEN + len;
     let write = |buf: &mut BytesMut| {
         buf.put_u8(0);
@@ -340,6 +380,29 @@ mod tests {
         }
         let mut d = Decoder::new(100, false);
         assert!(decode_all(&mut d, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn compressed_encoding_sets_the_flag_and_round_trips() {
+        let msg = "squeeze me ".repeat(100);
+        for e in [Encoding::Gzip, Encoding::Deflate] {
+            let wire = encode_with(&msg, usize::MAX, Some(e)).unwrap();
+            assert_eq!(wire[0], 1);
+            assert!(wire.len() < 200, "{}", wire.len());
+            let mut d = Decoder::new(100, true);
+            d.push(wire);
+            let m = d.decode().unwrap().unwrap();
+            assert!(m.compressed);
+            let plain = compression::decompress(e, &m.data, 10_000).unwrap();
+            assert_eq!(decode_payload::<String>(plain).unwrap(), msg);
+        }
+        assert_eq!(encode_with(&msg, usize::MAX, None).unwrap()[0], 0);
+        assert_eq!(
+            encode_with(&msg, 10, Some(Encoding::Gzip))
+                .unwrap_err()
+                .code(),
+            crate::Code::ResourceExhausted
+        );
     }
 
     #[test]

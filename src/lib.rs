@@ -13,6 +13,7 @@
 //! # Layout
 //!
 //! - [`framing`]: Length-Prefixed-Messages: `encode`, the incremental `Decoder`, limits. Pure.
+//! - [`compression`]: gzip and deflate, `grpc-encoding` negotiation, decompression held to the limit.
 //! - [`status`]: `Code`, `Status`, `grpc-message` percent-encoding, every mapping into a status.
 //! - [`metadata`]: `Metadata`, reserved names, `-bin` base64, `grpc-timeout`.
 //! - `request`: [`Request`] and [`Response`], a message with its metadata.
@@ -37,6 +38,7 @@ extern crate self as h2grpc;
 pub mod client;
 #[cfg(feature = "codegen")]
 pub mod codegen;
+pub mod compression;
 mod error;
 pub mod framing;
 pub mod metadata;
@@ -46,6 +48,7 @@ pub mod status;
 mod stream;
 
 pub use client::Channel;
+pub use compression::{CompressionSwitch, Encoding};
 pub use error::Error;
 pub use metadata::Metadata;
 pub use request::{IntoStreamingRequest, Request, Response};

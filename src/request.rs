@@ -2,7 +2,58 @@
 
 use std::time::Duration;
 
+use crate::compression::{CompressionSwitch, Encoding};
 use crate::metadata::Metadata;
+
+/// How a message travels: the sender's choice of compression, and what the receiver saw.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Compression {
+    /// Encoding to send with (used only when the peer accepts it).
+    pub(crate) encoding: Option<Encoding>,
+    /// Per-message on/off switch for that encoding.
+    pub(crate) switch: Option<CompressionSwitch>,
+    /// Inbound: the message arrived with the compressed flag set.
+    pub(crate) received_compressed: bool,
+}
+
+impl Compression {
+    /// The encoding the next message is sent with.
+    pub(crate) fn for_next_message(&self, negotiated: Option<Encoding>) -> Option<Encoding> {
+        negotiated.filter(|_| self.switch.as_ref().is_none_or(CompressionSwitch::is_on))
+    }
+}
+
+macro_rules! compression_methods {
+    ($what:literal) => {
+        /// Compress the outbound messages with `encoding` (when the peer accepts it; a peer
+        /// that did not advertise it gets them uncompressed).
+        pub fn set_compression(&mut self, encoding: Option<Encoding>) {
+            self.compression.encoding = encoding;
+        }
+
+        /// Builder form of `set_compression`.
+        pub fn with_compression(mut self, encoding: Encoding) -> Self {
+            self.compression.encoding = Some(encoding);
+            self
+        }
+
+        /// The encoding set for outbound messages.
+        pub fn compression(&self) -> Option<Encoding> {
+            self.compression.encoding
+        }
+
+        /// Decide message by message whether to compress: the switch is read before each
+        /// message is sent.
+        pub fn set_compression_switch(&mut self, switch: CompressionSwitch) {
+            self.compression.switch = Some(switch);
+        }
+
+        #[doc = concat!("Whether the ", $what, " message arrived compressed (the flag was set).")]
+        pub fn message_compressed(&self) -> bool {
+            self.compression.received_compressed
+        }
+    };
+}
 
 /// A request: metadata plus a message (or, for client-streaming calls, a stream).
 ///
@@ -11,9 +62,10 @@ use crate::metadata::Metadata;
 /// was left of the client's deadline when the call arrived.
 #[derive(Debug)]
 pub struct Request<T> {
-    metadata: Metadata,
-    message: T,
-    timeout: Option<Duration>,
+    pub(crate) metadata: Metadata,
+    pub(crate) message: T,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) compression: Compression,
 }
 
 impl<T> Request<T> {
@@ -23,6 +75,7 @@ impl<T> Request<T> {
             metadata: Metadata::new(),
             message,
             timeout: None,
+            compression: Compression::default(),
         }
     }
 
@@ -32,6 +85,7 @@ impl<T> Request<T> {
             metadata,
             message,
             timeout,
+            compression: Compression::default(),
         }
     }
 
@@ -87,8 +141,11 @@ impl<T> Request<T> {
             metadata: self.metadata,
             message: f(self.message),
             timeout: self.timeout,
+            compression: self.compression,
         }
     }
+
+    compression_methods!("request");
 }
 
 impl<T> From<T> for Request<T> {
@@ -100,9 +157,10 @@ impl<T> From<T> for Request<T> {
 /// A response: header metadata, a message (or a stream of them), trailer metadata.
 #[derive(Debug)]
 pub struct Response<T> {
-    metadata: Metadata,
-    message: T,
-    trailers: Metadata,
+    pub(crate) metadata: Metadata,
+    pub(crate) message: T,
+    pub(crate) trailers: Metadata,
+    pub(crate) compression: Compression,
 }
 
 impl<T> Response<T> {
@@ -112,6 +170,7 @@ impl<T> Response<T> {
             metadata: Metadata::new(),
             message,
             trailers: Metadata::new(),
+            compression: Compression::default(),
         }
     }
 
@@ -121,6 +180,7 @@ impl<T> Response<T> {
             metadata,
             message,
             trailers,
+            compression: Compression::default(),
         }
     }
 
@@ -164,6 +224,8 @@ impl<T> Response<T> {
     pub fn into_message(self) -> T {
         self.message
     }
+
+    compression_methods!("response");
 }
 
 /// What a client-streaming or bidi method takes: a stream of messages, or a

@@ -16,6 +16,7 @@ use h2::{RecvStream, SendStream};
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
+use crate::compression::{self, Encoding};
 use crate::framing::{self, Decoder};
 use crate::metadata::Metadata;
 use crate::status::Status;
@@ -50,6 +51,10 @@ enum State {
 pub struct Streaming<T> {
     body: RecvStream,
     decoder: Decoder,
+    /// The stream's `grpc-encoding`, for messages with the compressed flag.
+    encoding: Option<Encoding>,
+    max_message_size: usize,
+    last_compressed: bool,
     side: Side,
     state: State,
     trailers: Option<Metadata>,
@@ -72,6 +77,9 @@ impl<T: prost::Message + Default> Streaming<T> {
         Streaming {
             body,
             decoder: Decoder::new(max_message_size, false),
+            encoding: None,
+            max_message_size,
+            last_compressed: false,
             side,
             state: State::Open,
             trailers: None,
@@ -87,6 +95,19 @@ impl<T: prost::Message + Default> Streaming<T> {
         s.state = State::Done;
         s.trailers = Some(trailers);
         s
+    }
+
+    /// Messages with the compressed flag are decompressed with `encoding`; without one,
+    /// the flag is an error.
+    pub(crate) fn with_encoding(mut self, encoding: Option<Encoding>) -> Self {
+        self.encoding = encoding;
+        self.decoder = Decoder::new(self.max_message_size, encoding.is_some());
+        self
+    }
+
+    /// Whether the last message returned arrived compressed.
+    pub fn last_message_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     pub(crate) fn with_deadline(mut self, deadline: Option<Pin<Box<Sleep>>>) -> Self {
@@ -133,7 +154,17 @@ impl<T: prost::Message + Default> Streaming<T> {
             match self.state {
                 State::Open => {
                     if let Some(message) = self.decoder.decode()? {
-                        return Poll::Ready(framing::decode_payload(message.data).map(Some));
+                        self.last_compressed = message.compressed;
+                        let payload = match self.encoding {
+                            // The decoder refuses a set flag when there is no encoding.
+                            Some(encoding) if message.compressed => compression::decompress(
+                                encoding,
+                                &message.data,
+                                self.max_message_size,
+                            )?,
+                            _ => message.data,
+                        };
+                        return Poll::Ready(framing::decode_payload(payload).map(Some));
                     }
                     match ready!(self.body.poll_data(cx)) {
                         Some(Ok(chunk)) => {

@@ -169,7 +169,7 @@ async fn malformed_requests_get_precise_statuses_and_the_server_keeps_serving() 
             if code == Code::Unimplemented {
                 assert_eq!(
                     response.headers.get("grpc-accept-encoding").unwrap(),
-                    "identity"
+                    "identity,deflate,gzip"
                 );
             }
             assert_serves(server.addr).await;

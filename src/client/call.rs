@@ -17,14 +17,16 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Channel;
+use crate::compression::{self, AcceptEncodings, Encoding};
 use crate::framing;
 use crate::metadata::{self, Metadata};
-use crate::request::{Request, Response};
+use crate::request::{Compression, Request, Response};
 use crate::status::Status;
 use crate::stream::{Side, Streaming, send_data};
 
 const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(compression::ACCEPT_ENCODING);
 
 impl Channel {
     /// A unary call: one request, one response.
@@ -37,20 +39,25 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let (metadata, message, timeout) = request.into_parts();
+        let Request {
+            metadata,
+            message,
+            timeout,
+            compression,
+        } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         within(deadline, async {
-            let body = framing::encode(&message, self.inner.config.max_send_message_size)?;
-            let (response, mut send) = self.start(path, metadata, timeout).await?;
+            let encoding = self.negotiate(compression.encoding);
+            let body = framing::encode_with(
+                &message,
+                self.inner.config.max_send_message_size,
+                compression.for_next_message(encoding),
+            )?;
+            let (response, mut send) = self.start(path, metadata, timeout, encoding).await?;
             // One message the caller already holds: h2 may queue it whole.
             send.send_data(body, true)?;
             let (headers, mut responses) = self.response_head::<Resp>(response).await?;
-            let message = single_response(&mut responses).await?;
-            Ok(Response::from_parts(
-                headers,
-                message,
-                responses.trailers().cloned().unwrap_or_default(),
-            ))
+            single_response(headers, &mut responses).await
         })
         .await
     }
@@ -67,24 +74,26 @@ impl Channel {
         Resp: prost::Message + Default,
         S: Stream<Item = Req> + Send + 'static,
     {
-        let (metadata, requests, timeout) = request.into_parts();
+        let Request {
+            metadata,
+            message: requests,
+            timeout,
+            compression,
+        } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         within(deadline, async {
-            let (response, send) = self.start(path, metadata, timeout).await?;
-            let mut pump = pin!(pump(
-                send,
-                requests,
-                self.inner.config.max_send_message_size
-            ));
+            let encoding = self.negotiate(compression.encoding);
+            let (response, send) = self.start(path, metadata, timeout, encoding).await?;
+            let outbound = Outbound {
+                max_send: self.inner.config.max_send_message_size,
+                encoding,
+                compression,
+            };
+            let mut pump = pin!(pump(send, requests, outbound));
             let mut pumping = true;
             let mut answer = pin!(async {
                 let (headers, mut responses) = self.response_head::<Resp>(response).await?;
-                let message = single_response(&mut responses).await?;
-                Ok(Response::from_parts(
-                    headers,
-                    message,
-                    responses.trailers().cloned().unwrap_or_default(),
-                ))
+                single_response(headers, &mut responses).await
             });
             // Send and read together: the server may answer (say, with an error) before
             // it has read every request; its answer ends the call.
@@ -109,11 +118,21 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let (metadata, message, timeout) = request.into_parts();
+        let Request {
+            metadata,
+            message,
+            timeout,
+            compression,
+        } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (headers, responses) = within(deadline, async {
-            let body = framing::encode(&message, self.inner.config.max_send_message_size)?;
-            let (response, mut send) = self.start(path, metadata, timeout).await?;
+            let encoding = self.negotiate(compression.encoding);
+            let body = framing::encode_with(
+                &message,
+                self.inner.config.max_send_message_size,
+                compression.for_next_message(encoding),
+            )?;
+            let (response, mut send) = self.start(path, metadata, timeout, encoding).await?;
             send.send_data(body, true)?;
             self.response_head::<Resp>(response).await
         })
@@ -136,15 +155,25 @@ impl Channel {
         Resp: prost::Message + Default,
         S: Stream<Item = Req> + Send + 'static,
     {
-        let (metadata, requests, timeout) = request.into_parts();
+        let Request {
+            metadata,
+            message: requests,
+            timeout,
+            compression,
+        } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let max_send = self.inner.config.max_send_message_size;
         let (headers, responses, guard) = within(deadline, async {
-            let (response, send) = self.start(path, metadata, timeout).await?;
+            let encoding = self.negotiate(compression.encoding);
+            let (response, send) = self.start(path, metadata, timeout, encoding).await?;
+            let outbound = Outbound {
+                max_send: self.inner.config.max_send_message_size,
+                encoding,
+                compression,
+            };
             let (guard, stop) = oneshot::channel::<()>();
             tokio::spawn(async move {
                 tokio::select! {
-                    _ = pump(send, requests, max_send) => {}
+                    _ = pump(send, requests, outbound) => {}
                     _ = stop => {}
                 }
             });
@@ -164,6 +193,7 @@ impl Channel {
         path: PathAndQuery,
         metadata: Metadata,
         timeout: Option<Duration>,
+        encoding: Option<Encoding>,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
         let uri = http::Uri::from_parts({
             let mut parts = http::uri::Parts::default();
@@ -177,10 +207,14 @@ impl Channel {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
-        headers.reserve(4 + metadata.len());
+        headers.reserve(6 + metadata.len());
         headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
         headers.insert(http::header::TE, TE_TRAILERS);
         headers.insert(http::header::USER_AGENT, self.inner.user_agent.clone());
+        headers.insert("grpc-accept-encoding", ACCEPT_ENCODING_VALUE);
+        if let Some(encoding) = encoding {
+            headers.insert("grpc-encoding", encoding.header_value());
+        }
         if let Some(timeout) = timeout {
             headers.insert("grpc-timeout", metadata::format_timeout(timeout));
         }
@@ -212,17 +246,30 @@ impl Channel {
                 None => Err(Status::unknown("response ended without grpc-status")),
             };
         }
+        if let Some(accept) = head.headers.get("grpc-accept-encoding") {
+            self.learn_accepted(AcceptEncodings::parse(accept.as_bytes()));
+        }
         if !is_grpc(&head.headers) {
             return Err(Status::unknown(format!(
                 "response content-type {:?} is not application/grpc",
                 head.headers.get(http::header::CONTENT_TYPE)
             )));
         }
+        let encoding = match head.headers.get("grpc-encoding") {
+            None => None,
+            Some(name) => Encoding::parse(name.as_bytes()).map_err(|()| {
+                Status::internal(format!(
+                    "the server compressed with {:?}, which this client does not support",
+                    String::from_utf8_lossy(name.as_bytes())
+                ))
+            })?,
+        };
         let responses = Streaming::new(
             body,
             Side::Client,
             self.inner.config.max_receive_message_size,
-        );
+        )
+        .with_encoding(encoding);
         Ok((Metadata::from_headers(head.headers), responses))
     }
 }
@@ -249,30 +296,45 @@ async fn within<T>(
 
 /// The one response of a unary or client-streaming call, read to the end of the stream.
 async fn single_response<Resp: prost::Message + Default>(
+    headers: Metadata,
     responses: &mut Streaming<Resp>,
-) -> Result<Resp, Status> {
+) -> Result<Response<Resp>, Status> {
     let Some(message) = responses.message().await? else {
         return Err(Status::unimplemented(
             "the server sent no response message for a unary response",
         ));
     };
+    let compressed = responses.last_message_compressed();
     if responses.message().await?.is_some() {
         return Err(Status::unimplemented(
             "the server sent more than one response message for a unary response",
         ));
     }
-    Ok(message)
+    let trailers = responses.trailers().cloned().unwrap_or_default();
+    let mut response = Response::from_parts(headers, message, trailers);
+    response.compression.received_compressed = compressed;
+    Ok(response)
+}
+
+/// How the request messages of a streaming call are sent.
+struct Outbound {
+    max_send: usize,
+    /// The call's negotiated encoding.
+    encoding: Option<Encoding>,
+    /// The request's compression choices (per-message switch).
+    compression: Compression,
 }
 
 /// Send every message of `requests`, each as the server's window allows, then END_STREAM.
 async fn pump<Req: prost::Message>(
     mut send: SendStream<Bytes>,
     requests: impl Stream<Item = Req>,
-    max_send: usize,
+    outbound: Outbound,
 ) {
     let mut requests = pin!(requests);
     while let Some(message) = poll_fn(|cx| requests.as_mut().poll_next(cx)).await {
-        let body = match framing::encode(&message, max_send) {
+        let encoding = outbound.compression.for_next_message(outbound.encoding);
+        let body = match framing::encode_with(&message, outbound.max_send, encoding) {
             Ok(body) => body,
             Err(status) => {
                 tracing::warn!(%status, "request message not sent; cancelling the call");

@@ -4,6 +4,7 @@
 
 mod call;
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use http::uri::{Authority, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::compression::{AcceptEncodings, Encoding};
 use crate::error::{Error, resolve};
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::status::Status;
@@ -59,7 +61,12 @@ struct Inner {
     current: Mutex<Option<(SendRequest<Bytes>, u64)>>,
     /// Held while connecting, so one caller connects and the others wait for it.
     connecting: tokio::sync::Mutex<u64>,
+    /// The encodings the server advertised in `grpc-accept-encoding` (`UNKNOWN_ACCEPT`
+    /// until it has said): requests are never compressed with one it did not list.
+    server_accepts: AtomicU8,
 }
+
+const UNKNOWN_ACCEPT: u8 = u8::MAX;
 
 /// Builds a [`Channel`] with non-default settings.
 pub struct ChannelBuilder {
@@ -119,6 +126,7 @@ impl ChannelBuilder {
                 config: self.config,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(0),
+                server_accepts: AtomicU8::new(UNKNOWN_ACCEPT),
             }),
         })
     }
@@ -182,6 +190,24 @@ impl Channel {
     /// The target this channel connects to.
     pub fn target(&self) -> &str {
         &self.inner.target
+    }
+
+    /// The encoding to compress requests with: `wanted`, unless the server has said it
+    /// does not accept it.
+    fn negotiate(&self, wanted: Option<Encoding>) -> Option<Encoding> {
+        let wanted = wanted?;
+        match self.inner.server_accepts.load(Ordering::Relaxed) {
+            UNKNOWN_ACCEPT => Some(wanted),
+            bits => AcceptEncodings::from_bits(bits)
+                .contains(wanted)
+                .then_some(wanted),
+        }
+    }
+
+    fn learn_accepted(&self, accepted: AcceptEncodings) {
+        self.inner
+            .server_accepts
+            .store(accepted.bits(), Ordering::Relaxed);
     }
 
     fn current(&self) -> Option<(SendRequest<Bytes>, u64)> {

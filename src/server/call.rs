@@ -14,9 +14,10 @@ use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, Sleep};
 
+use crate::compression::{self, AcceptEncodings, Encoding};
 use crate::framing;
 use crate::metadata::Metadata;
-use crate::request::{Request, Response};
+use crate::request::{Compression, Request, Response};
 use crate::status::{GRPC_STATUS, Status};
 use crate::stream::{ResponseStream, Side, Streaming, send_data};
 
@@ -25,12 +26,26 @@ pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// `content-type` of every response.
 const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+const GRPC_ENCODING: &str = "grpc-encoding";
+const GRPC_ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(compression::ACCEPT_ENCODING);
 
-/// Limits a call enforces.
+/// The server's settings every call follows.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub(crate) struct Settings {
     pub max_receive_message_size: usize,
     pub max_send_message_size: usize,
+    /// Encoding for responses whose handler chose none (used when the client accepts it).
+    pub send_compression: Option<Encoding>,
+}
+
+/// What the request's headers said about compression.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Negotiation {
+    /// `grpc-encoding` of the request's messages.
+    pub request_encoding: Option<Encoding>,
+    /// `grpc-accept-encoding`: what the client can read.
+    pub accept: AcceptEncodings,
 }
 
 /// An accepted call, routed to a method but not yet started. Generated service code turns
@@ -41,7 +56,8 @@ pub struct Call {
     body: RecvStream,
     respond: SendResponse<Bytes>,
     timeout: Option<Duration>,
-    limits: Limits,
+    settings: Settings,
+    negotiation: Negotiation,
 }
 
 impl std::fmt::Debug for Call {
@@ -67,15 +83,27 @@ impl Call {
         body: RecvStream,
         respond: SendResponse<Bytes>,
         timeout: Option<Duration>,
-        limits: Limits,
+        settings: Settings,
+        negotiation: Negotiation,
     ) -> Call {
         Call {
             headers,
             body,
             respond,
             timeout,
-            limits,
+            settings,
+            negotiation,
         }
+    }
+
+    /// The request stream, decoding with the request's encoding.
+    fn requests<Req: prost::Message + Default>(
+        body: RecvStream,
+        settings: &Settings,
+        negotiation: &Negotiation,
+    ) -> Streaming<Req> {
+        Streaming::new(body, Side::Server, settings.max_receive_message_size)
+            .with_encoding(negotiation.request_encoding)
     }
 
     /// End the call at once with `status`, as a Trailers-Only response.
@@ -96,21 +124,19 @@ impl Call {
             body,
             respond,
             timeout,
-            limits,
+            settings,
+            negotiation,
         } = self;
         Box::pin(async move {
             let work = async move {
-                let mut requests =
-                    Streaming::<Req>::new(body, Side::Server, limits.max_receive_message_size);
+                let mut requests = Call::requests::<Req>(body, &settings, &negotiation);
                 let message = single_request(&mut requests).await?;
-                handler(Request::from_parts(
-                    Metadata::from_headers(headers),
-                    message,
-                    timeout,
-                ))
-                .await
+                let mut request =
+                    Request::from_parts(Metadata::from_headers(headers), message, timeout);
+                request.compression.received_compressed = requests.last_message_compressed();
+                handler(request).await
             };
-            respond_single(respond, timeout, limits, work).await
+            respond_single(respond, timeout, settings, negotiation, work).await
         })
     }
 
@@ -127,17 +153,17 @@ impl Call {
             body,
             respond,
             timeout,
-            limits,
+            settings,
+            negotiation,
         } = self;
         Box::pin(async move {
-            let requests =
-                Streaming::<Req>::new(body, Side::Server, limits.max_receive_message_size);
+            let requests = Call::requests::<Req>(body, &settings, &negotiation);
             let work = handler(Request::from_parts(
                 Metadata::from_headers(headers),
                 requests,
                 timeout,
             ));
-            respond_single(respond, timeout, limits, work).await
+            respond_single(respond, timeout, settings, negotiation, work).await
         })
     }
 
@@ -154,21 +180,19 @@ impl Call {
             body,
             respond,
             timeout,
-            limits,
+            settings,
+            negotiation,
         } = self;
         Box::pin(async move {
             let work = async move {
-                let mut requests =
-                    Streaming::<Req>::new(body, Side::Server, limits.max_receive_message_size);
+                let mut requests = Call::requests::<Req>(body, &settings, &negotiation);
                 let message = single_request(&mut requests).await?;
-                handler(Request::from_parts(
-                    Metadata::from_headers(headers),
-                    message,
-                    timeout,
-                ))
-                .await
+                let mut request =
+                    Request::from_parts(Metadata::from_headers(headers), message, timeout);
+                request.compression.received_compressed = requests.last_message_compressed();
+                handler(request).await
             };
-            respond_streaming(respond, timeout, limits, work).await
+            respond_streaming(respond, timeout, settings, negotiation, work).await
         })
     }
 
@@ -185,17 +209,17 @@ impl Call {
             body,
             respond,
             timeout,
-            limits,
+            settings,
+            negotiation,
         } = self;
         Box::pin(async move {
-            let requests =
-                Streaming::<Req>::new(body, Side::Server, limits.max_receive_message_size);
+            let requests = Call::requests::<Req>(body, &settings, &negotiation);
             let work = handler(Request::from_parts(
                 Metadata::from_headers(headers),
                 requests,
                 timeout,
             ));
-            respond_streaming(respond, timeout, limits, work).await
+            respond_streaming(respond, timeout, settings, negotiation, work).await
         })
     }
 }
@@ -266,7 +290,8 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> Status {
 async fn respond_single<Resp: prost::Message>(
     mut respond: SendResponse<Bytes>,
     timeout: Option<Duration>,
-    limits: Limits,
+    settings: Settings,
+    negotiation: Negotiation,
     work: impl Future<Output = Result<Response<Resp>, Status>>,
 ) {
     let mut deadline = deadline_timer(timeout);
@@ -277,12 +302,22 @@ async fn respond_single<Resp: prost::Message>(
             Outcome::Done(Err(status)) => return send_trailers_only(respond, status),
             Outcome::Done(Ok(response)) => response,
         };
-    let (metadata, message, trailers) = response.into_parts();
-    let body = match framing::encode(&message, limits.max_send_message_size) {
+    let encoding = negotiate(&response.compression, &settings, &negotiation);
+    let Response {
+        metadata,
+        message,
+        trailers,
+        compression,
+    } = response;
+    let body = match framing::encode_with(
+        &message,
+        settings.max_send_message_size,
+        compression.for_next_message(encoding),
+    ) {
         Ok(body) => body,
         Err(status) => return send_trailers_only(respond, status),
     };
-    let Ok(mut send) = respond.send_response(response_head(metadata), false) else {
+    let Ok(mut send) = respond.send_response(response_head(metadata, encoding), false) else {
         return;
     };
     // One message the handler already holds: h2 may queue it whole; the window paces the writes.
@@ -296,7 +331,8 @@ async fn respond_single<Resp: prost::Message>(
 async fn respond_streaming<Resp: prost::Message>(
     mut respond: SendResponse<Bytes>,
     timeout: Option<Duration>,
-    limits: Limits,
+    settings: Settings,
+    negotiation: Negotiation,
     work: impl Future<Output = Result<Response<ResponseStream<Resp>>, Status>>,
 ) {
     let mut deadline = deadline_timer(timeout);
@@ -307,8 +343,14 @@ async fn respond_streaming<Resp: prost::Message>(
             Outcome::Done(Err(status)) => return send_trailers_only(respond, status),
             Outcome::Done(Ok(response)) => response,
         };
-    let (metadata, mut messages, trailers) = response.into_parts();
-    let Ok(mut send) = respond.send_response(response_head(metadata), false) else {
+    let encoding = negotiate(&response.compression, &settings, &negotiation);
+    let Response {
+        metadata,
+        message: mut messages,
+        trailers,
+        compression,
+    } = response;
+    let Ok(mut send) = respond.send_response(response_head(metadata, encoding), false) else {
         return;
     };
     let status = loop {
@@ -324,7 +366,11 @@ async fn respond_streaming<Resp: prost::Message>(
             Some(Err(status)) => break status,
             Some(Ok(message)) => message,
         };
-        let body = match framing::encode(&message, limits.max_send_message_size) {
+        let body = match framing::encode_with(
+            &message,
+            settings.max_send_message_size,
+            compression.for_next_message(encoding),
+        ) {
             Ok(body) => body,
             Err(status) => break status,
         };
@@ -348,11 +394,27 @@ async fn respond_streaming<Resp: prost::Message>(
     let _ = send.send_trailers(trailers);
 }
 
-fn response_head(metadata: Metadata) -> http::Response<()> {
+/// The response encoding: the handler's choice, else the server's, if the client accepts it.
+fn negotiate(
+    compression: &Compression,
+    settings: &Settings,
+    negotiation: &Negotiation,
+) -> Option<Encoding> {
+    compression
+        .encoding
+        .or(settings.send_compression)
+        .filter(|e| negotiation.accept.contains(*e))
+}
+
+fn response_head(metadata: Metadata, encoding: Option<Encoding>) -> http::Response<()> {
     let mut response = http::Response::new(());
     let headers = response.headers_mut();
-    headers.reserve(1 + metadata.len());
+    headers.reserve(3 + metadata.len());
     headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
+    headers.insert(GRPC_ACCEPT_ENCODING, ACCEPT_ENCODING_VALUE);
+    if let Some(encoding) = encoding {
+        headers.insert(GRPC_ENCODING, encoding.header_value());
+    }
     metadata.append_to(headers);
     response
 }

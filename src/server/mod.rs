@@ -1,4 +1,4 @@
-//! The server: a builder with the h2 settings and limits, listeners on every address a
+//! The server: a builder with the h2 settings and settings, listeners on every address a
 //! host name resolves to, one h2 connection task per socket, and graceful shutdown.
 //!
 //! # How calls run
@@ -31,7 +31,7 @@ pub use router::Service;
 
 use crate::error::{Error, resolve};
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use call::Limits;
+use call::Settings;
 use router::Router;
 
 /// Default h2 flow-control window of each stream, in bytes (h2's own default is 64 KiB).
@@ -71,7 +71,7 @@ const ABORTING: u8 = 2;
 #[derive(Clone)]
 pub struct Server {
     router: Router,
-    limits: Limits,
+    settings: Settings,
     h2: h2::server::Builder,
     spawn_calls: bool,
     handshake_timeout: Duration,
@@ -96,9 +96,10 @@ impl Server {
             .max_local_error_reset_streams(Some(DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS));
         Server {
             router: Router::default(),
-            limits: Limits {
+            settings: Settings {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
+                send_compression: None,
             },
             h2,
             spawn_calls: false,
@@ -115,13 +116,20 @@ impl Server {
 
     /// Limit on one received message, in bytes (default 4 MiB); larger is `RESOURCE_EXHAUSTED`.
     pub fn max_receive_message_size(mut self, bytes: usize) -> Server {
-        self.limits.max_receive_message_size = bytes;
+        self.settings.max_receive_message_size = bytes;
         self
     }
 
     /// Limit on one sent message, in bytes; larger is `RESOURCE_EXHAUSTED`.
     pub fn max_send_message_size(mut self, bytes: usize) -> Server {
-        self.limits.max_send_message_size = bytes;
+        self.settings.max_send_message_size = bytes;
+        self
+    }
+
+    /// Compress responses with `encoding` when their handler chose no encoding and the
+    /// client accepts it (default: none).
+    pub fn send_compression(mut self, encoding: Option<crate::Encoding>) -> Server {
+        self.settings.send_compression = encoding;
         self
     }
 
@@ -202,7 +210,7 @@ impl Server {
     fn shared(&self) -> Shared {
         Shared {
             router: self.router.clone(),
-            limits: self.limits,
+            settings: self.settings,
             h2: self.h2.clone(),
             spawn_calls: self.spawn_calls,
             handshake_timeout: self.handshake_timeout,
@@ -298,7 +306,7 @@ pub async fn shutdown_signal() {
 /// What every connection of one server shares.
 struct Shared {
     router: Router,
-    limits: Limits,
+    settings: Settings,
     h2: h2::server::Builder,
     spawn_calls: bool,
     handshake_timeout: Duration,
@@ -387,7 +395,8 @@ where
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
-                let Some(mut call) = shared.router.dispatch(request, respond, shared.limits) else {
+                let Some(mut call) = shared.router.dispatch(request, respond, shared.settings)
+                else {
                     continue;
                 };
                 if shared.spawn_calls || call.as_mut().poll(cx).is_pending() {

@@ -9,8 +9,10 @@ use h2::server::SendResponse;
 use http::{Method, StatusCode};
 
 use super::call::{
-    Call, CallFuture, Limits, send_http_error, send_trailers_only, send_trailers_only_with,
+    Call, CallFuture, Negotiation, Settings, send_http_error, send_trailers_only,
+    send_trailers_only_with,
 };
+use crate::compression::{self, AcceptEncodings, Encoding};
 use crate::metadata;
 use crate::status::Status;
 
@@ -48,7 +50,7 @@ impl Router {
         &self,
         request: http::Request<RecvStream>,
         respond: SendResponse<Bytes>,
-        limits: Limits,
+        settings: Settings,
     ) -> Option<CallFuture> {
         let (head, body) = request.into_parts();
         if head.method != Method::POST {
@@ -63,17 +65,28 @@ impl Router {
             send_http_error(respond, StatusCode::UNSUPPORTED_MEDIA_TYPE);
             return None;
         }
-        if let Some(encoding) = head.headers.get("grpc-encoding")
-            && encoding != "identity"
-        {
-            let status = Status::unimplemented(format!(
-                "message encoding {:?} is not supported",
-                String::from_utf8_lossy(encoding.as_bytes())
-            ));
-            // Tell the client what we can read.
-            send_trailers_only_with(respond, status, &[("grpc-accept-encoding", "identity")]);
-            return None;
-        }
+        let request_encoding = match head.headers.get("grpc-encoding") {
+            None => None,
+            Some(name) => match Encoding::parse(name.as_bytes()) {
+                Ok(encoding) => encoding,
+                Err(()) => {
+                    let status = Status::unimplemented(format!(
+                        "message encoding {:?} is not supported",
+                        String::from_utf8_lossy(name.as_bytes())
+                    ));
+                    // Tell the client what we can read.
+                    let accept = [("grpc-accept-encoding", compression::ACCEPT_ENCODING)];
+                    send_trailers_only_with(respond, status, &accept);
+                    return None;
+                }
+            },
+        };
+        let accept = head
+            .headers
+            .get("grpc-accept-encoding")
+            .map_or(AcceptEncodings::NONE, |v| {
+                AcceptEncodings::parse(v.as_bytes())
+            });
         let timeout = match head.headers.get("grpc-timeout") {
             None => None,
             Some(value) => match metadata::parse_timeout(value.as_bytes()) {
@@ -104,7 +117,11 @@ impl Router {
             send_trailers_only(respond, status);
             return None;
         };
-        let call = Call::new(head.headers, body, respond, timeout, limits);
+        let negotiation = Negotiation {
+            request_encoding,
+            accept,
+        };
+        let call = Call::new(head.headers, body, respond, timeout, settings, negotiation);
         match service.call(method, call) {
             Ok(future) => Some(future),
             Err(call) => {
