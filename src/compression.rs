@@ -37,14 +37,14 @@ impl Encoding {
         HeaderValue::from_static(self.as_str())
     }
 
-    /// Parse a `grpc-encoding` value: `Ok(None)` for `identity`, `Err(())` for an
+    /// Parse a `grpc-encoding` value: `Ok(None)` for `identity`, an error for an
     /// encoding we do not support.
-    pub fn parse(name: &[u8]) -> Result<Option<Encoding>, ()> {
+    pub fn parse(name: &[u8]) -> Result<Option<Encoding>, UnsupportedEncoding> {
         match name.trim_ascii() {
             b"identity" => Ok(None),
             b"gzip" => Ok(Some(Encoding::Gzip)),
             b"deflate" => Ok(Some(Encoding::Deflate)),
-            _ => Err(()),
+            _ => Err(UnsupportedEncoding),
         }
     }
 
@@ -55,6 +55,18 @@ impl Encoding {
         }
     }
 }
+
+/// A `grpc-encoding` name this library cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedEncoding;
+
+impl std::fmt::Display for UnsupportedEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unsupported message encoding")
+    }
+}
+
+impl std::error::Error for UnsupportedEncoding {}
 
 /// The set of encodings a peer advertised in `grpc-accept-encoding`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -224,7 +236,7 @@ mod tests {
         assert_eq!(Encoding::parse(b"gzip"), Ok(Some(Encoding::Gzip)));
         assert_eq!(Encoding::parse(b"deflate"), Ok(Some(Encoding::Deflate)));
         assert_eq!(Encoding::parse(b"identity"), Ok(None));
-        assert_eq!(Encoding::parse(b"snappy"), Err(()));
+        assert_eq!(Encoding::parse(b"snappy"), Err(UnsupportedEncoding));
         let a = AcceptEncodings::parse(b"identity, gzip ,br");
         assert!(a.contains(Encoding::Gzip) && !a.contains(Encoding::Deflate));
         assert_eq!(

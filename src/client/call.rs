@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Channel;
-use crate::compression::{self, AcceptEncodings, Encoding};
+use crate::compression::{self, AcceptEncodings, Encoding, UnsupportedEncoding};
 use crate::framing;
 use crate::metadata::{self, Metadata};
 use crate::request::{Compression, Request, Response};
@@ -257,7 +257,7 @@ impl Channel {
         }
         let encoding = match head.headers.get("grpc-encoding") {
             None => None,
-            Some(name) => Encoding::parse(name.as_bytes()).map_err(|()| {
+            Some(name) => Encoding::parse(name.as_bytes()).map_err(|UnsupportedEncoding| {
                 Status::internal(format!(
                     "the server compressed with {:?}, which this client does not support",
                     String::from_utf8_lossy(name.as_bytes())

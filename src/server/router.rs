@@ -12,7 +12,7 @@ use super::call::{
     Call, CallFuture, Negotiation, Settings, send_http_error, send_trailers_only,
     send_trailers_only_with,
 };
-use crate::compression::{self, AcceptEncodings, Encoding};
+use crate::compression::{self, AcceptEncodings, Encoding, UnsupportedEncoding};
 use crate::metadata;
 use crate::status::Status;
 
@@ -69,7 +69,7 @@ impl Router {
             None => None,
             Some(name) => match Encoding::parse(name.as_bytes()) {
                 Ok(encoding) => encoding,
-                Err(()) => {
+                Err(UnsupportedEncoding) => {
                     let status = Status::unimplemented(format!(
                         "message encoding {:?} is not supported",
                         String::from_utf8_lossy(name.as_bytes())
