@@ -71,6 +71,7 @@ const UNKNOWN_ACCEPT: u8 = u8::MAX;
 /// Builds a [`Channel`] with non-default settings.
 pub struct ChannelBuilder {
     target: String,
+    authority: Option<String>,
     config: Config,
 }
 
@@ -105,18 +106,29 @@ impl ChannelBuilder {
         self
     }
 
+    /// Send `authority` as `:authority` instead of the target (a name the server
+    /// knows itself by, when connecting by address).
+    pub fn authority(mut self, authority: impl Into<String>) -> Self {
+        self.authority = Some(authority.into());
+        self
+    }
+
     /// A channel that connects on its first call.
     pub fn lazy(self) -> Result<Channel, Error> {
-        let authority: Authority = self
+        let target: Authority = self
             .target
             .parse()
             .map_err(|e| Error::Address(format!("{}: {e}", self.target)))?;
-        if authority.port_u16().is_none() {
+        if target.port_u16().is_none() {
             return Err(Error::Address(format!(
                 "{}: a port is required",
                 self.target
             )));
         }
+        let authority = match &self.authority {
+            None => target,
+            Some(a) => a.parse().map_err(|e| Error::Address(format!("{a}: {e}")))?,
+        };
         Ok(Channel {
             inner: Arc::new(Inner {
                 target: self.target,
@@ -168,6 +180,7 @@ impl Channel {
             .enable_push(false);
         ChannelBuilder {
             target: target.into(),
+            authority: None,
             config: Config {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
