@@ -349,11 +349,19 @@ impl Cases {
 
     async fn ping_pong(&self) -> CaseResult {
         let (tx, requests) = feed();
+        let mut pairs = REQUEST_SIZES.iter().zip(&RESPONSE_SIZES).enumerate();
+        // The first request goes with the call: a server may send its response headers
+        // only with its first response, and the call resolves on those headers.
+        let (_, (&first_request, &first_response)) = pairs.next().ok_or("no sizes")?;
+        tx.send(duplex_request(first_request, first_response))
+            .await
+            .map_err(|_| "request 0 could not be sent".to_string())?;
         let mut responses =
             ok(self.test.full_duplex_call(requests).await, "FullDuplexCall")?.into_message();
-        for (i, (&request_size, &response_size)) in
-            REQUEST_SIZES.iter().zip(&RESPONSE_SIZES).enumerate()
-        {
+        let first = ok(responses.message().await, "reading responses")?
+            .ok_or("stream ended before response 0")?;
+        check_payload(&first.payload, first_response as usize, "response 0")?;
+        for (i, (&request_size, &response_size)) in pairs {
             tx.send(duplex_request(request_size, response_size))
                 .await
                 .map_err(|_| format!("request {i} could not be sent"))?;
@@ -398,11 +406,12 @@ impl Cases {
 
     async fn cancel_after_first_response(&self) -> CaseResult {
         let (tx, requests) = feed();
-        let mut responses =
-            ok(self.test.full_duplex_call(requests).await, "FullDuplexCall")?.into_message();
+        // Sent with the call, for servers that answer headers only with a first response.
         tx.send(duplex_request(27_182, 31_415))
             .await
             .map_err(|_| "request could not be sent".to_string())?;
+        let mut responses =
+            ok(self.test.full_duplex_call(requests).await, "FullDuplexCall")?.into_message();
         let response =
             ok(responses.message().await, "first response")?.ok_or("no first response")?;
         check_payload(&response.payload, 31_415, "first response")?;
