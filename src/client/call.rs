@@ -145,6 +145,10 @@ impl Channel {
     /// A bidirectional-streaming call: the messages of `request` are sent by a task of
     /// their own (at the pace of the server's window) while the caller reads the
     /// response stream. Dropping the response stream stops the sending and cancels the call.
+    ///
+    /// The call resolves when the response headers arrive. Many servers (grpcio among
+    /// them) send those only with their first response, after the first request: make
+    /// the first request available on the stream before awaiting the call.
     pub async fn streaming<Req, Resp, S>(
         &self,
         path: PathAndQuery,
