@@ -6,7 +6,7 @@
 //! # Getting started
 //!
 //! Generate code for your `.proto` files from `build.rs` with
-//! [`codegen::compile_protos`] (feature `codegen`), implement the generated server
+//! `codegen::compile_protos` (feature `codegen`), implement the generated server
 //! trait, and serve it with [`Server`]; call it with the generated client over a
 //! [`Channel`]. The `demo-server` and `demo-client` binaries are a complete example.
 //!

@@ -1,4 +1,4 @@
-//! Python peers for interop tests: finds the official example, keeps a pinned venv, generates stubs, runs processes with timeouts, serialises use of fixed ports.
+//! Python peers for interop tests: finds the official example, keeps a pinned venv, generates stubs (also for the grpc.testing interop protos), starts the grpcio interop peers of tests/peers/python, runs processes with timeouts, serialises use of fixed ports.
 //!
 //! Include it with `#[path = "support/python.rs"] mod python;`. Each test crate uses a
 //! subset of it, hence the `dead_code` allowance.
@@ -223,6 +223,11 @@ pub fn generate_stubs(venv: &Venv, example_dir: &Path, proto: &str) -> TempDir {
 /// path ahead of anything beside the script (a grpc checkout ships stale generated
 /// modules there), no bytecode written, unbuffered output, and `stubs` as cwd.
 pub fn python_script(venv: &Venv, stubs: &TempDir, script: &Path) -> Command {
+    python_script_in(venv, stubs.path(), script)
+}
+
+/// [`python_script`] with the stubs directory given as a path.
+pub fn python_script_in(venv: &Venv, stubs: &Path, script: &Path) -> Command {
     let beside = script.parent().unwrap_or(Path::new("."));
     let shadowed = ["_pb2.py", "_pb2_grpc.py"].iter().any(|suffix| {
         fs::read_dir(beside).is_ok_and(|entries| {
@@ -242,8 +247,8 @@ pub fn python_script(venv: &Venv, stubs: &TempDir, script: &Path) -> Command {
     );
     let mut cmd = Command::new(&venv.python);
     cmd.arg(script)
-        .current_dir(stubs.path())
-        .env("PYTHONPATH", stubs.path())
+        .current_dir(stubs)
+        .env("PYTHONPATH", stubs)
         .env("PYTHONSAFEPATH", "1")
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -258,6 +263,166 @@ pub fn python_script(venv: &Venv, stubs: &TempDir, script: &Path) -> Command {
     ] {
         cmd.env_remove(var);
     }
+    cmd
+}
+
+/// The interop suite's protos, relative to the repo's `proto/` directory.
+pub const INTEROP_PROTOS: &[&str] = &[
+    "grpc/testing/empty.proto",
+    "grpc/testing/messages.proto",
+    "grpc/testing/test.proto",
+];
+
+/// The top-level Python package that [`generate_proto_stubs`] puts stubs of protos under
+/// `grpc/` into, instead of `grpc`: a `grpc/` directory on `PYTHONPATH` would take the
+/// `grpc` name from grpcio (generated code does `from grpc.testing import ...`, which needs
+/// `grpc.testing` to be a subpackage of the package `import grpc` gives). So
+/// `grpc/testing/test.proto` yields the module `grpc_gen.testing.test_pb2`.
+pub const STUBS_GRPC_ALIAS: &str = "grpc_gen";
+
+/// The repo's `proto/` directory.
+pub fn proto_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("proto")
+}
+
+/// The directory of the grpcio interop peers (`interop_server.py`, `interop_client.py`).
+pub fn python_peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("peers")
+        .join("python")
+}
+
+/// `proto` with a leading `grpc/` directory renamed to [`STUBS_GRPC_ALIAS`]; other paths
+/// unchanged.
+fn aliased_proto_path(proto: &str) -> String {
+    match proto.strip_prefix("grpc/") {
+        Some(rest) => format!("{STUBS_GRPC_ALIAS}/{rest}"),
+        None => proto.to_string(),
+    }
+}
+
+/// `text` (a .proto file) with each `import "grpc/..."` line pointing at the renamed copy.
+fn alias_proto_imports(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("import ") {
+            out.push_str(&line.replace("\"grpc/", &format!("\"{STUBS_GRPC_ALIAS}/")));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Generates `_pb2.py` and `_pb2_grpc.py` modules for `protos` (paths relative to
+/// `include_dir`, with `/` separators) into a fresh temp directory, to be put on
+/// `PYTHONPATH` (e.g. with [`python_script`]).
+///
+/// The protos are compiled from copies in a scratch directory (the originals are never
+/// touched): a proto under a top-level `grpc/` directory, and every `import "grpc/..."`,
+/// is moved to [`STUBS_GRPC_ALIAS`]`/...`, so the modules land as
+/// `grpc_gen/testing/test_pb2.py` etc. and `import grpc` still gives grpcio. Proto package
+/// names (and so the service paths on the wire, `/grpc.testing.TestService/...`) are
+/// unchanged. Every proto that a listed one imports, other than protobuf's well-known
+/// types, must be listed too. Checks that each generated module imports and that `grpc` is
+/// grpcio's; panics otherwise.
+pub fn generate_proto_stubs(venv: &Venv, include_dir: &Path, protos: &[&str]) -> TempDir {
+    assert!(!protos.is_empty(), "generate_proto_stubs: no protos given");
+    let sources = TempDir::new("pyprotos");
+    let mut copies = Vec::new();
+    for proto in protos {
+        let from = include_dir.join(proto);
+        let text = fs::read_to_string(&from)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+        let copy = aliased_proto_path(proto);
+        let to = sources.path().join(&copy);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", parent.display()));
+        }
+        fs::write(&to, alias_proto_imports(&text))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", to.display()));
+        copies.push(copy);
+    }
+
+    let out = TempDir::new("pystubs");
+    let mut protoc = Command::new(&venv.python);
+    protoc
+        .args(["-m", "grpc_tools.protoc"])
+        .arg(format!("-I{}", sources.path().display()))
+        .arg(format!("--python_out={}", out.path().display()))
+        .arg(format!("--grpc_python_out={}", out.path().display()))
+        .args(&copies)
+        .current_dir(out.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let result =
+        run(protoc, PROTOC_TIMEOUT).unwrap_or_else(|e| panic!("cannot run grpc_tools.protoc: {e}"));
+    if let Err(e) = result.success_or("grpc_tools.protoc") {
+        panic!("{e}");
+    }
+
+    // Import every generated module from the output dir, as the peers will.
+    let modules: Vec<String> = copies
+        .iter()
+        .map(|c| c.trim_end_matches(".proto").replace('/', "."))
+        .flat_map(|m| [format!("{m}_pb2"), format!("{m}_pb2_grpc")])
+        .collect();
+    let probe = format!(
+        "import importlib, os, sys\n\
+         import grpc\n\
+         out = os.path.realpath(sys.argv[1])\n\
+         where = os.path.realpath(grpc.__file__)\n\
+         assert not where.startswith(out + os.sep), 'grpc is shadowed by the stubs: ' + where\n\
+         assert hasattr(grpc, 'insecure_channel'), 'grpc is not grpcio: ' + where\n\
+         for m in {modules:?}:\n    importlib.import_module(m)\n"
+    );
+    let mut check = Command::new(&venv.python);
+    check
+        .args(["-c", &probe])
+        .arg(out.path())
+        .current_dir(out.path())
+        .env("PYTHONPATH", out.path())
+        .env("PYTHONSAFEPATH", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONNOUSERSITE", "1");
+    let result = run(check, PROBE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("cannot run the stubs import check: {e}"));
+    if let Err(e) = result.success_or("importing the generated stubs") {
+        panic!("{e}");
+    }
+    out
+}
+
+/// Stubs for [`INTEROP_PROTOS`] (the `grpc.testing` interop protos of the repo's `proto/`),
+/// as [`generate_proto_stubs`] makes them: modules `grpc_gen.testing.{empty,messages,test}_pb2`
+/// and `grpc_gen.testing.test_pb2_grpc`, which the grpcio interop peers import.
+pub fn generate_interop_stubs(venv: &Venv) -> TempDir {
+    generate_proto_stubs(venv, &proto_dir(), INTEROP_PROTOS)
+}
+
+/// The grpcio interop server (tests/peers/python/interop_server.py) listening on
+/// `127.0.0.1:port`; `stubs` from [`generate_interop_stubs`]. `port` 0 lets it pick a free
+/// port, which it names in its `listening on port N` line (see
+/// [`Process::wait_for_listening`]). Add `--host H` to listen elsewhere. Exits 0 on
+/// SIGTERM/SIGINT.
+pub fn python_interop_server(venv: &Venv, stubs: &TempDir, port: u16) -> Command {
+    let mut cmd = python_script(venv, stubs, &python_peers_dir().join("interop_server.py"));
+    cmd.arg("--port").arg(port.to_string());
+    cmd
+}
+
+/// The grpcio interop client (tests/peers/python/interop_client.py) running `cases` (one
+/// case, a comma list, or `all`) against `127.0.0.1:port`; `stubs` from
+/// [`generate_interop_stubs`]. Prints `PASS <case>` / `FAIL <case>: <reason>` lines and
+/// exits 0 when all passed. Further flags (e.g. `--server_host_override`) may be added.
+pub fn python_interop_client(venv: &Venv, stubs: &TempDir, port: u16, cases: &str) -> Command {
+    let mut cmd = python_script(venv, stubs, &python_peers_dir().join("interop_client.py"));
+    cmd.args(["--server_host", "127.0.0.1"])
+        .arg("--server_port")
+        .arg(port.to_string())
+        .arg("--test_case")
+        .arg(cases);
     cmd
 }
 
@@ -469,6 +634,42 @@ impl Process {
                 );
             }
             thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Process {
+    /// Waits for the `listening on port N` line that the interop servers print once
+    /// listening (tests/peers/CONVENTIONS.md) and returns N; panics (with the output) if
+    /// the process exits first or `timeout` passes.
+    pub fn wait_for_listening(&mut self, timeout: Duration) -> u16 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let port = self.stdout().lines().find_map(|line| {
+                line.trim()
+                    .strip_prefix("listening on port ")
+                    .and_then(|n| n.trim().parse::<u16>().ok())
+            });
+            if let Some(port) = port {
+                return port;
+            }
+            if let Some(status) = self.try_status() {
+                self.drain();
+                panic!(
+                    "{} exited ({status}) before printing `listening on port N`\n{}",
+                    self.name,
+                    self.dump()
+                );
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                panic!(
+                    "{} did not print `listening on port N` within {timeout:?}\n{}",
+                    self.name,
+                    self.dump()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
         }
     }
 }

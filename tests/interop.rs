@@ -1,0 +1,221 @@
+//! The interop matrix: every case of the standard suite (grpc/grpc
+//! doc/interop-test-descriptions.md) in every direction — ours against ours, grpcio's
+//! client against our server and ours against grpcio's server, the same with grpc-js —
+//! printed as one table of case × direction (also written to
+//! `target/tmp/interop-matrix.txt`).
+//!
+//! Peers: `tests/peers/python` (grpcio, pinned, in the venv `tests/support/python.rs`
+//! builds) and `tests/peers/node` (@grpc/grpc-js, pinned, installed with `npm ci`).
+
+#[path = "support/node.rs"]
+mod node;
+#[path = "support/python.rs"]
+mod python;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use python::Process;
+
+/// The cases, in the order the clients run them.
+const CASES: [&str; 18] = [
+    "empty_unary",
+    "large_unary",
+    "client_compressed_unary",
+    "server_compressed_unary",
+    "client_streaming",
+    "client_compressed_streaming",
+    "server_streaming",
+    "server_compressed_streaming",
+    "ping_pong",
+    "empty_stream",
+    "cancel_after_begin",
+    "cancel_after_first_response",
+    "timeout_on_sleeping_server",
+    "custom_metadata",
+    "status_code_and_message",
+    "special_status_message",
+    "unimplemented_method",
+    "unimplemented_service",
+];
+
+const SERVER_START: Duration = Duration::from_secs(60);
+const CLIENT_RUN: Duration = Duration::from_secs(300);
+
+/// Cells a peer cannot take part in, and why. They still run, and the table shows their
+/// outcome marked `limit`; they are the only cells allowed not to pass.
+fn peer_limit(direction: &str, case: &str) -> Option<&'static str> {
+    match (direction, case) {
+        ("ours → grpcio", "client_compressed_unary" | "client_compressed_streaming") => Some(
+            "grpcio's server API cannot see whether a request message was compressed, so it cannot answer the \
+             probe (expect_compressed on an uncompressed message) with INVALID_ARGUMENT",
+        ),
+        _ => None,
+    }
+}
+
+struct Direction<'a> {
+    name: &'static str,
+    server: Command,
+    client: Box<dyn Fn(u16) -> Command + 'a>,
+}
+
+fn our_server() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_interop-server"));
+    cmd.args(["--port", "0", "--host", "127.0.0.1"]);
+    cmd
+}
+
+fn our_client(port: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_interop-client"));
+    cmd.args([
+        "--server_host",
+        "127.0.0.1",
+        "--server_port",
+        &port.to_string(),
+        "--test_case",
+        "all",
+    ]);
+    cmd
+}
+
+/// Run one direction: start its server, run its client over every case, collect one
+/// outcome per case (`Err` holds the client's reason).
+fn run(direction: Direction<'_>) -> (BTreeMap<String, Result<(), String>>, String) {
+    let mut server = Process::spawn(&format!("{} server", direction.name), direction.server)
+        .unwrap_or_else(|e| panic!("{}: cannot start the server: {e}", direction.name));
+    let port = server.wait_for_listening(SERVER_START);
+    let mut client = Process::spawn(
+        &format!("{} client", direction.name),
+        (direction.client)(port),
+    )
+    .unwrap_or_else(|e| panic!("{}: cannot start the client: {e}", direction.name));
+    let status = client.wait_timeout(CLIENT_RUN);
+    let stdout = client.stdout();
+    let mut outcomes = BTreeMap::new();
+    for line in stdout.lines() {
+        if let Some(case) = line.strip_prefix("PASS ") {
+            outcomes.insert(case.trim().to_owned(), Ok(()));
+        } else if let Some(rest) = line.strip_prefix("FAIL ") {
+            let (case, why) = rest.split_once(':').unwrap_or((rest, ""));
+            outcomes.insert(case.trim().to_owned(), Err(why.trim().to_owned()));
+        }
+    }
+    let log = format!(
+        "== {}: client exit {status:?}\n{}\n{}",
+        direction.name,
+        client.dump(),
+        server.dump()
+    );
+    client.stop();
+    server.stop();
+    (outcomes, log)
+}
+
+#[test]
+fn interop_matrix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = python::venv();
+    let stubs = python::generate_interop_stubs(venv);
+    let node = node::node_peer(root);
+
+    let directions = vec![
+        Direction {
+            name: "ours → ours",
+            server: our_server(),
+            client: Box::new(our_client),
+        },
+        Direction {
+            name: "grpcio → ours",
+            server: our_server(),
+            client: Box::new(|port| python::python_interop_client(venv, &stubs, port, "all")),
+        },
+        Direction {
+            name: "ours → grpcio",
+            server: python::python_interop_server(venv, &stubs, 0),
+            client: Box::new(our_client),
+        },
+        Direction {
+            name: "grpc-js → ours",
+            server: our_server(),
+            client: Box::new({
+                let node = node.clone();
+                move |port| node.client_command(port, "all")
+            }),
+        },
+        Direction {
+            name: "ours → grpc-js",
+            server: node.server_command(0),
+            client: Box::new(our_client),
+        },
+    ];
+
+    let names: Vec<&str> = directions.iter().map(|d| d.name).collect();
+    let mut columns = Vec::new();
+    let mut logs = String::new();
+    for direction in directions {
+        let (outcomes, log) = run(direction);
+        columns.push(outcomes);
+        logs.push_str(&log);
+    }
+
+    // The table, and every cell that is not a pass.
+    let mut table = format!("{:<30}", "case");
+    for name in &names {
+        let _ = write!(table, " | {name:<15}");
+    }
+    table.push('\n');
+    let mut failures = Vec::new();
+    let mut limits = Vec::new();
+    for case in CASES {
+        let _ = write!(table, "{case:<30}");
+        for (name, outcomes) in names.iter().zip(&columns) {
+            let limit = peer_limit(name, case);
+            let cell = match (outcomes.get(case), limit) {
+                (Some(Ok(())), None) => "PASS".to_owned(),
+                (Some(Ok(())), Some(_)) => "PASS (limit)".to_owned(),
+                (Some(Err(why)), Some(reason)) => {
+                    limits.push(format!("{name} / {case}: {why} — peer limit: {reason}"));
+                    "limit".to_owned()
+                }
+                (Some(Err(why)), None) => {
+                    failures.push(format!("{name} / {case}: {why}"));
+                    "FAIL".to_owned()
+                }
+                (None, _) => {
+                    failures.push(format!("{name} / {case}: the client printed no result"));
+                    "MISSING".to_owned()
+                }
+            };
+            let _ = write!(table, " | {cell:<15}");
+        }
+        table.push('\n');
+    }
+    let passed = columns
+        .iter()
+        .flat_map(|c| c.values())
+        .filter(|r| r.is_ok())
+        .count();
+    let _ = writeln!(
+        table,
+        "\n{passed} of {} cells pass",
+        CASES.len() * names.len()
+    );
+    for l in &limits {
+        let _ = writeln!(table, "limit: {l}");
+    }
+    for f in &failures {
+        let _ = writeln!(table, "FAIL: {f}");
+    }
+    let report = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-matrix.txt");
+    let _ = std::fs::write(&report, &table);
+    eprintln!("{table}");
+    assert!(
+        failures.is_empty(),
+        "{} interop cells failed:\n{table}\n{logs}",
+        failures.len()
+    );
+}
