@@ -213,6 +213,15 @@ impl Metadata {
             .filter(|(k, _)| !is_reserved(k))
     }
 
+    /// Copy the custom entries into `headers` (reserved names are never copied).
+    pub(crate) fn copy_to(&self, headers: &mut HeaderMap) {
+        for (name, value) in self.headers.iter() {
+            if !is_reserved(name.as_str()) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+
     /// Move the custom entries into `headers` (reserved names are never copied).
     pub(crate) fn append_to(self, headers: &mut HeaderMap) {
         let mut last: Option<HeaderName> = None;

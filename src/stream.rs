@@ -143,10 +143,22 @@ impl<T: prost::Message + Default> Streaming<T> {
             )));
         }
         let result = ready!(self.poll_inner(cx));
-        if result.is_err() {
-            self.state = State::Done;
+        match result {
+            Err(status) => {
+                self.state = State::Done;
+                match &self.deadline {
+                    // A cancellation after the deadline is the deadline's doing.
+                    Some(d) if status.code() == crate::Code::Cancelled && d.is_elapsed() => {
+                        Poll::Ready(Err(Status::deadline_exceeded(format!(
+                            "deadline exceeded ({})",
+                            status.message()
+                        ))))
+                    }
+                    _ => Poll::Ready(Err(status)),
+                }
+            }
+            ok => Poll::Ready(ok),
         }
-        Poll::Ready(result)
     }
 
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {

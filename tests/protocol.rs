@@ -375,3 +375,85 @@ async fn a_long_grpc_message_arrives_intact() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_refused_stream_is_sent_again_transparently() {
+    bounded(async {
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = refused.clone();
+        // The first stream is refused unprocessed (REFUSED_STREAM); the next one answered.
+        let addr = scripted(move |mut respond| {
+            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                respond.send_reset(h2::Reason::REFUSED_STREAM);
+                return;
+            }
+            let mut send = respond.send_response(grpc_response(), false).unwrap();
+            let _ = send.send_data(Bytes::from(lpm(&reply("second try"))), false);
+            let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
+        })
+        .await;
+        let response = call(addr).await.unwrap();
+        assert_eq!(response.message().response_data, "second try");
+        assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 2);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_stream_always_refused_ends_unavailable_after_a_few_attempts() {
+    bounded(async {
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = attempts.clone();
+        let addr = scripted(move |mut respond| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+        })
+        .await;
+        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(
+            attempts.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "bounded retries"
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_cancel_seen_after_the_deadline_is_deadline_exceeded() {
+    bounded(async {
+        // The server resets with CANCEL 10 ms in. The call is started, then left unpolled
+        // until its 50 ms deadline has passed: the first thing it sees is that CANCEL, with
+        // the deadline already gone, which the spec says to report as DEADLINE_EXCEEDED.
+        let addr = scripted(|mut respond| {
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                respond.send_reset(h2::Reason::CANCEL);
+            });
+        })
+        .await;
+        let client = GrpcDemoClient::connect(addr.to_string()).await.unwrap();
+        let request =
+            h2grpc::Request::new(req("x")).with_timeout(std::time::Duration::from_millis(50));
+        let mut call = Box::pin(client.simple_method(request));
+        for _ in 0..20 {
+            let polled =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+            assert!(
+                polled.is_pending(),
+                "the call ended early: {:?}",
+                polled.map(|r| r.map(drop))
+            );
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let err = call.await.unwrap_err();
+        assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+        // A CANCEL seen before the deadline stays CANCELLED.
+        let request =
+            h2grpc::Request::new(req("x")).with_timeout(std::time::Duration::from_secs(5));
+        let err = client.simple_method(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::Cancelled, "{err:?}");
+    })
+    .await
+}

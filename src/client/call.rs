@@ -26,6 +26,8 @@ use crate::stream::{Side, Streaming, send_data};
 
 const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+/// Attempts of a call whose stream the server refused unprocessed.
+const MAX_TRANSPARENT_ATTEMPTS: u32 = 3;
 const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(compression::ACCEPT_ENCODING);
 
 impl Channel {
@@ -53,10 +55,9 @@ impl Channel {
                 self.inner.config.max_send_message_size,
                 compression.for_next_message(encoding),
             )?;
-            let (response, mut send) = self.start(path, metadata, timeout, encoding).await?;
-            // One message the caller already holds: h2 may queue it whole.
-            send.send_data(body, true)?;
-            let (headers, mut responses) = self.response_head::<Resp>(response).await?;
+            let (headers, mut responses) = self
+                .send_single::<Resp>(path, &metadata, timeout, encoding, body)
+                .await?;
             single_response(headers, &mut responses).await
         })
         .await
@@ -83,7 +84,7 @@ impl Channel {
         let deadline = timeout.map(|t| Instant::now() + t);
         within(deadline, async {
             let encoding = self.negotiate(compression.encoding);
-            let (response, send) = self.start(path, metadata, timeout, encoding).await?;
+            let (response, send) = self.start(path, &metadata, timeout, encoding).await?;
             let outbound = Outbound {
                 max_send: self.inner.config.max_send_message_size,
                 encoding,
@@ -132,9 +133,8 @@ impl Channel {
                 self.inner.config.max_send_message_size,
                 compression.for_next_message(encoding),
             )?;
-            let (response, mut send) = self.start(path, metadata, timeout, encoding).await?;
-            send.send_data(body, true)?;
-            self.response_head::<Resp>(response).await
+            self.send_single::<Resp>(path, &metadata, timeout, encoding, body)
+                .await
         })
         .await?;
         let responses =
@@ -168,7 +168,7 @@ impl Channel {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (headers, responses, guard) = within(deadline, async {
             let encoding = self.negotiate(compression.encoding);
-            let (response, send) = self.start(path, metadata, timeout, encoding).await?;
+            let (response, send) = self.start(path, &metadata, timeout, encoding).await?;
             let outbound = Outbound {
                 max_send: self.inner.config.max_send_message_size,
                 encoding,
@@ -195,7 +195,7 @@ impl Channel {
     async fn start(
         &self,
         path: PathAndQuery,
-        metadata: Metadata,
+        metadata: &Metadata,
         timeout: Option<Duration>,
         encoding: Option<Encoding>,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
@@ -222,7 +222,7 @@ impl Channel {
         if let Some(timeout) = timeout {
             headers.insert("grpc-timeout", metadata::format_timeout(timeout));
         }
-        metadata.append_to(headers);
+        metadata.copy_to(headers);
         let mut send = self.ready().await?;
         send.send_request(request, false)
             .map_err(|e| Status::from_h2(&e))
@@ -235,6 +235,46 @@ impl Channel {
         response: ResponseFuture,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let response = response.await.map_err(|e| Status::from_h2(&e))?;
+        self.read_head(response)
+    }
+
+    /// Send a call whose request is one message already encoded, and wait for its
+    /// response headers. A stream the server refused before processing it (RST_STREAM
+    /// REFUSED_STREAM, or above the last stream id of a GOAWAY) is sent again on a
+    /// live connection, transparently, as the spec allows.
+    async fn send_single<Resp: prost::Message + Default>(
+        &self,
+        path: PathAndQuery,
+        metadata: &Metadata,
+        timeout: Option<Duration>,
+        encoding: Option<Encoding>,
+        body: Bytes,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let mut attempt = 1;
+        loop {
+            let (response, mut send) = self
+                .start(path.clone(), metadata, timeout, encoding)
+                .await?;
+            // One message the caller already holds: h2 may queue it whole. An error here
+            // shows again, with its cause, on the response.
+            let _ = send.send_data(body.clone(), true);
+            match response.await {
+                Ok(response) => return self.read_head(response),
+                Err(e) if attempt < MAX_TRANSPARENT_ATTEMPTS && never_processed(&e) => {
+                    tracing::debug!(error = %e, attempt, "stream refused before processing; sending again");
+                    attempt += 1;
+                }
+                Err(e) => return Err(Status::from_h2(&e)),
+            }
+        }
+    }
+
+    /// Check the response headers: a non-200 `:status` maps by the HTTP table; a
+    /// Trailers-Only response ends here with its status.
+    fn read_head<Resp: prost::Message + Default>(
+        &self,
+        response: http::Response<h2::RecvStream>,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let (head, body) = response.into_parts();
         if head.status != http::StatusCode::OK {
             return Err(Status::from_http(head.status));
@@ -278,6 +318,17 @@ impl Channel {
     }
 }
 
+/// Whether the server refused the stream before any processing: RST_STREAM
+/// REFUSED_STREAM, or the remote GOAWAY error h2 gives streams above the GOAWAY's last
+/// stream id. (h2 also gives that error to streams cut when such a connection closes;
+/// callers retry only before any response headers, and only a few times.)
+fn never_processed(err: &h2::Error) -> bool {
+    if !err.is_remote() {
+        return false;
+    }
+    err.is_go_away() || (err.is_reset() && err.reason() == Some(h2::Reason::REFUSED_STREAM))
+}
+
 fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
@@ -290,11 +341,23 @@ async fn within<T>(
     deadline: Option<Instant>,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
-    match deadline {
-        None => call.await,
-        Some(deadline) => tokio::time::timeout_at(deadline, call)
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("deadline exceeded"))),
+    let Some(deadline) = deadline else {
+        return call.await;
+    };
+    match tokio::time::timeout_at(deadline, call).await {
+        Err(_elapsed) => Err(Status::deadline_exceeded("deadline exceeded")),
+        Ok(Err(status)) => Err(past_deadline(status, deadline)),
+        Ok(result) => result,
+    }
+}
+
+/// A cancellation seen once the deadline has passed is the deadline's doing (the server
+/// gave up on it): report DEADLINE_EXCEEDED, as the spec says.
+pub(crate) fn past_deadline(status: Status, deadline: Instant) -> Status {
+    if status.code() == crate::Code::Cancelled && Instant::now() >= deadline {
+        Status::deadline_exceeded(format!("deadline exceeded ({})", status.message()))
+    } else {
+        status
     }
 }
 
