@@ -106,6 +106,19 @@ pub fn decode_bin(value: &[u8]) -> Result<Vec<u8>, MetadataError> {
         .map_err(|e| MetadataError(format!("invalid base64 in binary metadata: {e}")))
 }
 
+/// Check every `-bin` header in `headers` decodes (comma-joined values split first);
+/// the name of the first that does not.
+pub(crate) fn invalid_bin(headers: &HeaderMap) -> Option<&HeaderName> {
+    headers.iter().find_map(|(name, value)| {
+        let bad = name.as_str().ends_with("-bin")
+            && value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|part| decode_bin(part).is_err());
+        bad.then_some(name)
+    })
+}
+
 impl Metadata {
     /// An empty map.
     pub fn new() -> Metadata {
@@ -306,6 +319,19 @@ mod tests {
         assert_eq!(decode_bin(b"").unwrap(), b"");
         assert!(decode_bin(b"not base64!").is_err());
         assert!(decode_bin(b"A").is_err());
+    }
+
+    #[test]
+    fn invalid_binary_values_are_found() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ok-bin", HeaderValue::from_static("AQ==,Ag"));
+        headers.insert(
+            "x-text",
+            HeaderValue::from_static("!!not base64 but text!!"),
+        );
+        assert!(invalid_bin(&headers).is_none());
+        headers.insert("x-bad-bin", HeaderValue::from_static("AQ,!!"));
+        assert_eq!(invalid_bin(&headers).unwrap(), "x-bad-bin");
     }
 
     #[test]

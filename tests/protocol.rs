@@ -143,6 +143,12 @@ async fn malformed_requests_get_precise_statuses_and_the_server_keeps_serving() 
                 Code::Internal,
             ),
             (
+                "bad base64 in a -bin header",
+                vec![("x-data-bin", "!!not base64!!")],
+                ok.clone(),
+                Code::Internal,
+            ),
+            (
                 "unknown encoding",
                 vec![("grpc-encoding", "snappy")],
                 ok.clone(),

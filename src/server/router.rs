@@ -101,6 +101,11 @@ impl Router {
                 }
             },
         };
+        if let Some(name) = metadata::invalid_bin(&head.headers) {
+            let status = Status::internal(format!("invalid base64 in binary metadata {name}"));
+            send_trailers_only(respond, status);
+            return None;
+        }
         let path = head.uri.path();
         let (service_name, method) = match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
             Some(parts) => parts,
