@@ -225,17 +225,18 @@ impl Call {
 }
 
 /// Read the one request of a unary or server-streaming call, to the end of the stream.
+/// Any other count is a cardinality violation: UNIMPLEMENTED (`doc/statuscodes.md`).
 async fn single_request<Req: prost::Message + Default>(
     requests: &mut Streaming<Req>,
 ) -> Result<Req, Status> {
     let Some(message) = requests.message().await? else {
-        return Err(Status::internal(
-            "the client sent no request message for a unary request",
+        return Err(Status::unimplemented(
+            "the client sent no request message; this method takes exactly one",
         ));
     };
     if requests.message().await?.is_some() {
-        return Err(Status::internal(
-            "the client sent more than one request message for a unary request",
+        return Err(Status::unimplemented(
+            "the client sent more than one request message; this method takes exactly one",
         ));
     }
     Ok(message)
