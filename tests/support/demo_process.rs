@@ -1,0 +1,175 @@
+//! The real `demo-server` binary as a child process for fault and proxy tests: started on
+//! a port of the test's choosing, frozen (SIGSTOP) and killed (SIGKILL) at will, killed
+//! and reaped on drop.
+//!
+//! Include it with `#[path = "support/demo_process.rs"] mod demo_process;`.
+
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a freshly started server has to accept connections.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Ports below this are never picked (well-known and registered services).
+const LOWEST_PORT: u16 = 10_000;
+/// The port hard-coded by the official Python example, held by its own tests.
+const RESERVED_PORT: u16 = 23_333;
+
+/// The first port of the kernel's ephemeral range (outgoing connections take their local
+/// port from it).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A free 127.0.0.1 port below the ephemeral range, so that no outgoing connection (nor
+/// a client reconnecting to it while its server is down) can take it by chance between a
+/// server's death and its restart. Spread by process id, time and a counter, so parallel
+/// tests do not pick the same one.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let high = ephemeral_low().max(LOWEST_PORT + 1_000);
+    let span = u32::from(high - LOWEST_PORT);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        .wrapping_add(std::process::id().wrapping_mul(7_919));
+    for _ in 0..span {
+        let step = u32::from(NEXT.fetch_add(1, Ordering::Relaxed)).wrapping_mul(101);
+        let port = LOWEST_PORT + (seed.wrapping_add(step) % span) as u16;
+        if port == RESERVED_PORT {
+            continue;
+        }
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOWEST_PORT} and {high}");
+}
+
+/// `127.0.0.1:port`.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// A running `demo-server --quiet --addr 127.0.0.1:PORT --server-id ID`.
+pub struct DemoServer {
+    child: Child,
+    pub port: u16,
+    pub server_id: i64,
+    reaped: bool,
+}
+
+impl DemoServer {
+    /// Starts the server and waits (asynchronously) until it accepts connections.
+    pub async fn start(port: u16, server_id: i64) -> DemoServer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo-server"));
+        cmd.args(["--quiet", "--grace-secs", "1", "--addr"])
+            .arg(local(port).to_string())
+            .arg("--server-id")
+            .arg(server_id.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start demo-server: {e}"));
+        let mut server = DemoServer {
+            child,
+            port,
+            server_id,
+            reaped: false,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.reaped = true;
+                panic!(
+                    "demo-server (id {}) exited ({status}) before listening on port {}",
+                    self.server_id, self.port
+                );
+            }
+            if tokio::net::TcpStream::connect(local(self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "demo-server (id {}) did not listen on port {} within {READY_TIMEOUT:?}",
+                    self.server_id, self.port
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        local(self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGSTOP: the process stops reading and answering; the kernel still accepts and
+    /// buffers for it. A call made now is in the server's hands until it is killed.
+    pub fn freeze(&self) {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        let r = unsafe { libc::kill(self.pid(), libc::SIGSTOP) };
+        assert_eq!(r, 0, "SIGSTOP failed: {}", std::io::Error::last_os_error());
+        // The signal is delivered asynchronously: wait until every thread is stopped.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.all_threads_stopped() {
+            assert!(
+                Instant::now() < deadline,
+                "demo-server (pid {}) not stopped 5 s after SIGSTOP",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// True when every thread of the process is in state `T` (stopped), per /proc.
+    fn all_threads_stopped(&self) -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return false;
+        };
+        tasks.flatten().all(|task| {
+            std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                // `pid (comm) STATE ...`; comm may hold spaces and parentheses.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    == Some("T")
+            })
+        })
+    }
+
+    /// SIGKILL (works on a frozen process too), then reap it: its sockets are closed by
+    /// the kernel when this returns.
+    pub fn kill(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
