@@ -57,9 +57,25 @@ struct Args {
     /// Trust the interop suite's test CA (with --use_tls).
     #[arg(long = "use_test_ca", action = ArgAction::Set, default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     use_test_ca: bool,
-    /// One case, a comma-separated list, or `all`.
+    /// One case, a comma-separated list, or `all` (the 18 standard cases; the
+    /// experimental `rpc_soak` and `channel_soak` run when named).
     #[arg(long = "test_case", default_value = "all")]
     test_case: String,
+    /// rpc_soak / channel_soak: calls to make.
+    #[arg(long = "soak_iterations", default_value_t = 10)]
+    soak_iterations: u32,
+    /// rpc_soak / channel_soak: failed or too slow calls allowed.
+    #[arg(long = "soak_max_failures", default_value_t = 0)]
+    soak_max_failures: u32,
+    /// rpc_soak / channel_soak: a call slower than this counts as failed.
+    #[arg(
+        long = "soak_per_iteration_max_acceptable_latency_ms",
+        default_value_t = 1000
+    )]
+    soak_per_iteration_max_acceptable_latency_ms: u64,
+    /// rpc_soak / channel_soak: time for the whole soak.
+    #[arg(long = "soak_overall_timeout_seconds", default_value_t = 25)]
+    soak_overall_timeout_seconds: u64,
 }
 
 type CaseResult = Result<(), String>;
@@ -134,6 +150,16 @@ fn feed<T: Send + 'static>() -> (
 struct Cases {
     test: TestServiceClient,
     unimplemented: UnimplementedServiceClient,
+    /// How to build a fresh channel (channel_soak).
+    new_channel: Box<dyn Fn() -> Result<Channel, String>>,
+    soak: Soak,
+}
+
+struct Soak {
+    iterations: u32,
+    max_failures: u32,
+    max_latency: Duration,
+    overall: Duration,
 }
 
 const LARGE_REQUEST: usize = 271_828;
@@ -162,6 +188,8 @@ impl Cases {
             "special_status_message" => self.special_status_message().await,
             "unimplemented_method" => self.unimplemented_method().await,
             "unimplemented_service" => self.unimplemented_service().await,
+            "rpc_soak" => self.soak(false).await,
+            "channel_soak" => self.soak(true).await,
             other => Err(format!("unknown test case {other:?}")),
         }
     }
@@ -479,14 +507,17 @@ impl Cases {
         )?;
         check_echo("UnaryCall", response.metadata(), Some(response.trailers()))?;
 
-        let mut request = Request::new(stream::iter([duplex_request(27_182, 31_415)]));
+        let mut request = Request::new(stream::iter([duplex_request(
+            LARGE_REQUEST,
+            LARGE_RESPONSE,
+        )]));
         with_metadata(request.metadata_mut()).map_err(|e| e.to_string())?;
         let response = ok(self.test.full_duplex_call(request).await, "FullDuplexCall")?;
         let headers = response.metadata().clone();
         let mut responses = response.into_message();
         let first =
             ok(responses.message().await, "FullDuplexCall response")?.ok_or("no response")?;
-        check_payload(&first.payload, 31_415, "FullDuplexCall")?;
+        check_payload(&first.payload, LARGE_RESPONSE as usize, "FullDuplexCall")?;
         let end = ok(responses.message().await, "FullDuplexCall end")?;
         check(end.is_none(), || {
             "FullDuplexCall: more than one response".into()
@@ -562,6 +593,53 @@ impl Cases {
         .map(drop)
     }
 
+    /// large_unary, `iterations` times, on one channel or a new channel each time; a call
+    /// that fails or takes longer than the latency bound counts against `max_failures`.
+    async fn soak(&self, new_channel_each_time: bool) -> CaseResult {
+        let started = std::time::Instant::now();
+        let mut failures = Vec::new();
+        for i in 0..self.soak.iterations {
+            if started.elapsed() > self.soak.overall {
+                return Err(format!(
+                    "only {i} of {} calls within {:?}",
+                    self.soak.iterations, self.soak.overall
+                ));
+            }
+            let client = if new_channel_each_time {
+                TestServiceClient::new((self.new_channel)()?)
+            } else {
+                self.test.clone()
+            };
+            let call_started = std::time::Instant::now();
+            let result = client.unary_call(Self::large_request()).await;
+            let took = call_started.elapsed();
+            let outcome = ok(result, &format!("call {i}"))
+                .and_then(|r| {
+                    check_payload(
+                        &r.message().payload,
+                        LARGE_RESPONSE as usize,
+                        &format!("call {i}"),
+                    )
+                })
+                .and_then(|()| {
+                    check(took <= self.soak.max_latency, || {
+                        format!("call {i} took {took:?}")
+                    })
+                });
+            if let Err(why) = outcome {
+                failures.push(why);
+            }
+        }
+        check(failures.len() <= self.soak.max_failures as usize, || {
+            format!(
+                "{} of {} calls failed: {}",
+                failures.len(),
+                self.soak.iterations,
+                failures.join("; ")
+            )
+        })
+    }
+
     async fn unimplemented_service(&self) -> CaseResult {
         let result = self.unimplemented.unimplemented_call(Empty {}).await;
         expect_code(
@@ -580,22 +658,27 @@ async fn main() {
         eprintln!("interop-client: TLS (--use_tls, --use_test_ca) is not available yet");
         std::process::exit(2);
     }
-    let cases: Vec<&str> = if args.test_case == "all" {
-        CASES.to_vec()
-    } else {
-        args.test_case
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .collect()
-    };
+    // `all` stands for the standard cases, alone or in a list.
+    let cases: Vec<&str> = args
+        .test_case
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .flat_map(|c| if c == "all" { CASES.to_vec() } else { vec![c] })
+        .collect();
     // The authority sent is the override when given (as other interop clients do).
     let target = format!("{}:{}", args.server_host, args.server_port);
-    let mut builder = Channel::builder(target);
-    if let Some(name) = args.server_host_override {
-        builder = builder.authority(format!("{name}:{}", args.server_port));
-    }
-    let channel = builder.lazy();
+    let authority = args
+        .server_host_override
+        .map(|name| format!("{name}:{}", args.server_port));
+    let new_channel = move || {
+        let mut builder = Channel::builder(target.clone());
+        if let Some(authority) = &authority {
+            builder = builder.authority(authority.clone());
+        }
+        builder.lazy().map_err(|e| e.to_string())
+    };
+    let channel = new_channel();
     let channel = match channel {
         Ok(c) => c,
         Err(e) => {
@@ -606,6 +689,13 @@ async fn main() {
     let suite = Cases {
         test: TestServiceClient::new(channel.clone()),
         unimplemented: UnimplementedServiceClient::new(channel),
+        new_channel: Box::new(new_channel),
+        soak: Soak {
+            iterations: args.soak_iterations,
+            max_failures: args.soak_max_failures,
+            max_latency: Duration::from_millis(args.soak_per_iteration_max_acceptable_latency_ms),
+            overall: Duration::from_secs(args.soak_overall_timeout_seconds),
+        },
     };
     let mut failed = 0;
     for case in cases {

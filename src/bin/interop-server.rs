@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser};
 use futures_util::stream;
 use h2grpc::pb::grpc::testing::test_service_server::{TestService, TestServiceServer};
 use h2grpc::pb::grpc::testing::{
-    EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+    EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,
 };
@@ -191,11 +191,29 @@ impl TestService for Interop {
         unary(request).await
     }
 
+    /// The request is ignored: the payload is the time in nanoseconds, different each call,
+    /// and the response may be cached by proxies for 60 s.
     async fn cacheable_unary_call(
         &self,
         request: Request<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
-        unary(request).await
+        let echo = Echo::from(request.metadata())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let mut response = Response::new(SimpleResponse {
+            payload: Some(Payload {
+                r#type: PayloadType::Compressable as i32,
+                body: now.to_string().into_bytes(),
+            }),
+            ..Default::default()
+        });
+        let _ = response
+            .metadata_mut()
+            .insert("cache-control", "max-age=60");
+        echo.apply(&mut response);
+        Ok(response)
     }
 
     async fn streaming_output_call(
