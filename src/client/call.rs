@@ -41,23 +41,9 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let Request {
-            metadata,
-            message,
-            timeout,
-            compression,
-        } = request;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = request.timeout.map(|t| Instant::now() + t);
         within(deadline, async {
-            let encoding = self.negotiate(compression.encoding);
-            let body = framing::encode_with(
-                &message,
-                self.inner.config.max_send_message_size,
-                compression.for_next_message(encoding),
-            )?;
-            let (headers, mut responses) = self
-                .send_single::<Resp>(path, &metadata, timeout, encoding, body)
-                .await?;
+            let (headers, mut responses) = self.open_with_message::<_, Resp>(path, request).await?;
             single_response(headers, &mut responses).await
         })
         .await
@@ -119,24 +105,9 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let Request {
-            metadata,
-            message,
-            timeout,
-            compression,
-        } = request;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let (headers, responses) = within(deadline, async {
-            let encoding = self.negotiate(compression.encoding);
-            let body = framing::encode_with(
-                &message,
-                self.inner.config.max_send_message_size,
-                compression.for_next_message(encoding),
-            )?;
-            self.send_single::<Resp>(path, &metadata, timeout, encoding, body)
-                .await
-        })
-        .await?;
+        let deadline = request.timeout.map(|t| Instant::now() + t);
+        let (headers, responses) =
+            within(deadline, self.open_with_message::<_, Resp>(path, request)).await?;
         let responses =
             responses.with_deadline(deadline.map(|d| Box::pin(tokio::time::sleep_until(d))));
         Ok(Response::from_parts(headers, responses, Metadata::new()))
@@ -236,6 +207,29 @@ impl Channel {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let response = response.await.map_err(|e| Status::from_h2(&e))?;
         self.read_head(response)
+    }
+
+    /// Encode a call's one request message (compressed if negotiated) and send the call;
+    /// the response headers and stream.
+    async fn open_with_message<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        path: PathAndQuery,
+        request: Request<Req>,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let Request {
+            metadata,
+            message,
+            timeout,
+            compression,
+        } = request;
+        let encoding = self.negotiate(compression.encoding);
+        let body = framing::encode_with(
+            &message,
+            self.inner.config.max_send_message_size,
+            compression.for_next_message(encoding),
+        )?;
+        self.send_single(path, &metadata, timeout, encoding, body)
+            .await
     }
 
     /// Send a call whose request is one message already encoded, and wait for its
