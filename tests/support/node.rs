@@ -6,7 +6,11 @@
 
 #![allow(dead_code)]
 
-use std::fs::{self, File};
+#[path = "lock.rs"]
+mod lock;
+use lock::lock_file;
+
+use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -269,33 +273,4 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> io::Result<Output> {
         stderr: collect(stderr),
         timeout,
     })
-}
-
-/// Takes an exclusive lock on `path`, polling up to `timeout`; released when the file is
-/// closed.
-fn lock_file(path: &Path, timeout: Duration) -> Result<File, String> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("open {}: {e}", path.display()))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "{} still locked by another process after {timeout:?}",
-                    path.display()
-                ));
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(format!("lock {}: {e}", path.display()));
-            }
-        }
-    }
 }

@@ -5,6 +5,10 @@
 
 #![allow(dead_code)]
 
+#[path = "lock.rs"]
+mod lock;
+use lock::lock_file;
+
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -444,35 +448,6 @@ pub fn lock_port(port: u16) -> PortLock {
     PortLock {
         _file: file,
         _guard: guard,
-    }
-}
-
-/// Takes an exclusive lock on `path`, polling up to `timeout`; released when the file is
-/// closed.
-fn lock_file(path: &Path, timeout: Duration) -> Result<File, String> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("open {}: {e}", path.display()))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "{} still locked by another process after {timeout:?}",
-                    path.display()
-                ));
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(format!("lock {}: {e}", path.display()));
-            }
-        }
     }
 }
 
