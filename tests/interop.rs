@@ -7,6 +7,8 @@
 //! Peers: `tests/peers/python` (grpcio, pinned, in the venv `tests/support/python.rs`
 //! builds) and `tests/peers/node` (@grpc/grpc-js, pinned, installed with `npm ci`).
 
+#[path = "support/lock.rs"]
+mod lock;
 #[path = "support/node.rs"]
 mod node;
 #[path = "support/python.rs"]

@@ -10,6 +10,8 @@
 
 #[path = "support/demo_process.rs"]
 mod demo_process;
+#[path = "support/lock.rs"]
+mod lock;
 #[path = "support/nginx.rs"]
 mod nginx;
 #[path = "support/python.rs"]

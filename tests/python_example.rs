@@ -4,6 +4,8 @@
 //! [`python::lock_port`] for their whole body. Without the variable they print that they
 //! did not run (and fail under CI=true).
 
+#[path = "support/lock.rs"]
+mod lock;
 #[path = "support/python.rs"]
 mod python;
 

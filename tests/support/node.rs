@@ -6,9 +6,7 @@
 
 #![allow(dead_code)]
 
-#[path = "lock.rs"]
-mod lock;
-use lock::lock_file;
+use crate::lock::lock_file;
 
 use std::fs;
 use std::io::{self, Read};
