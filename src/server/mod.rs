@@ -164,6 +164,13 @@ impl Server {
         self
     }
 
+    /// Time a new connection has to complete the HTTP/2 preface and settings exchange
+    /// before it is closed (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Time in-flight calls get to finish after a shutdown signal (default 10 s).
     pub fn grace_period(mut self, grace: Duration) -> Server {
         self.grace_period = grace;
