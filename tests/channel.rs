@@ -276,3 +276,30 @@ async fn calls_work_over_an_in_memory_duplex() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_connection_that_never_completes_the_handshake_is_closed_at_the_timeout() {
+    bounded(async {
+        let server =
+            TestServer::start_with(Server::new().handshake_timeout(Duration::from_millis(200)))
+                .await;
+        let mut silent = TcpStream::connect(server.addr).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = vec![0u8; 1024];
+        // The server's SETTINGS may arrive first; then the close (a read of 0 bytes).
+        loop {
+            use tokio::io::AsyncReadExt;
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+            "closed after {took:?}"
+        );
+        assert_serves(server.addr).await;
+    })
+    .await
+}
