@@ -14,7 +14,7 @@ use h2::server::SendResponse;
 use http::{HeaderMap, HeaderValue};
 use tokio::time::{Instant, Sleep};
 
-use crate::compression::{self, AcceptEncodings, Encoding};
+use crate::compression::{AcceptEncodings, Encoding};
 use crate::framing;
 use crate::metadata::Metadata;
 use crate::request::{Compression, Request, Response};
@@ -27,8 +27,6 @@ pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// `content-type` of every response.
 const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 const GRPC_ENCODING: &str = "grpc-encoding";
-const GRPC_ACCEPT_ENCODING: &str = "grpc-accept-encoding";
-const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(compression::ACCEPT_ENCODING);
 
 /// The server's settings every call follows.
 #[derive(Debug, Clone, Copy)]
@@ -410,9 +408,10 @@ fn negotiate(
 fn response_head(metadata: Metadata, encoding: Option<Encoding>) -> http::Response<()> {
     let mut response = http::Response::new(());
     let headers = response.headers_mut();
-    headers.reserve(3 + metadata.len());
+    headers.reserve(2 + metadata.len());
     headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
-    headers.insert(GRPC_ACCEPT_ENCODING, ACCEPT_ENCODING_VALUE);
+    // `grpc-accept-encoding` goes only with the answer to an encoding we cannot read
+    // (as grpc-go does): on every response it would cost an HPACK entry per call.
     if let Some(encoding) = encoding {
         headers.insert(GRPC_ENCODING, encoding.header_value());
     }
