@@ -876,28 +876,31 @@ async fn streams_reset_after_acceptance_are_cancelled_and_forgotten() {
 /// the flooder cannot even write its whole flood.
 #[tokio::test]
 async fn ping_flood_from_a_client_that_never_reads_is_held_by_back_pressure() {
+    unread_flood_is_held_by_back_pressure("PING", frame(PING, 0, 0, b"flooding")).await;
+}
+
+/// Write `one` over and over on a connection whose answers are never read: the server
+/// must stop reading once its answers back up (TCP back-pressure), stay within its
+/// memory bound, and keep serving others.
+async fn unread_flood_is_held_by_back_pressure(what: &str, one: Vec<u8>) {
     let _serial = SERIAL.lock().await;
     bounded(async {
         let server = TestServer::start().await;
         let before = rss_bytes();
         let (mut conn, _) = RawConn::handshake(server.addr).await;
         const TOTAL: usize = 256 * 1024 * 1024;
-        let (written, writer) = flood(
-            conn.write.take().unwrap(),
-            frame(PING, 0, 0, b"flooding"),
-            TOTAL,
-        );
+        let (written, writer) = flood(conn.write.take().unwrap(), one, TOTAL);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let written = written.load(Ordering::Relaxed);
         eprintln!(
-            "PING flood: {} KiB written before back-pressure",
+            "{what} flood: {} KiB written before back-pressure",
             written >> 10
         );
         assert!(
             written < TOTAL,
-            "the server read all {written} bytes of PINGs that nobody collected the answers to"
+            "the server read all {written} bytes of {what}s whose answers nobody collected"
         );
-        assert_memory_bounded(before, "PING flood");
+        assert_memory_bounded(before, &format!("{what} flood"));
         assert_serves(server.addr).await;
         writer.abort();
     })
@@ -938,30 +941,9 @@ async fn ping_flood_that_is_read_gets_every_ack_in_order() {
 /// acknowledges each SETTINGS before it reads on, so TCP back-pressure holds the flood.
 #[tokio::test]
 async fn settings_flood_from_a_client_that_never_reads_is_held_by_back_pressure() {
-    let _serial = SERIAL.lock().await;
-    bounded(async {
-        let server = TestServer::start().await;
-        let before = rss_bytes();
-        let (mut conn, _) = RawConn::handshake(server.addr).await;
-        const TOTAL: usize = 256 * 1024 * 1024;
-        // A setting the server accepts and must apply each time: SETTINGS_ENABLE_PUSH = 0.
-        let settings = frame(SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 0]);
-        let (written, writer) = flood(conn.write.take().unwrap(), settings, TOTAL);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let written = written.load(Ordering::Relaxed);
-        eprintln!(
-            "SETTINGS flood: {} KiB written before back-pressure",
-            written >> 10
-        );
-        assert!(
-            written < TOTAL,
-            "the server read all {written} bytes of SETTINGS that nobody collected the ACKs of"
-        );
-        assert_memory_bounded(before, "SETTINGS flood");
-        assert_serves(server.addr).await;
-        writer.abort();
-    })
-    .await
+    // A setting the server accepts and must apply each time: SETTINGS_ENABLE_PUSH = 0.
+    unread_flood_is_held_by_back_pressure("SETTINGS", frame(SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 0]))
+        .await;
 }
 
 /// RFC 9113 §6.5.3: every SETTINGS gets an empty SETTINGS with ACK.
