@@ -212,30 +212,27 @@ async fn the_server_binds_every_address_its_host_resolves_to() {
     .await
 }
 
+/// A unary call and a three-message server stream both come back whole.
+async fn serves_unary_and_streaming(client: &GrpcDemoClient) {
+    let answer = client.simple_method(req("echo:served")).await.unwrap();
+    assert_eq!(answer.message().response_data, "served");
+    let mut responses = client
+        .server_streaming_method(req("count:3"))
+        .await
+        .unwrap()
+        .into_message();
+    let mut n = 0;
+    while responses.message().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}
+
 #[tokio::test]
 async fn spawn_calls_mode_serves_the_same() {
     bounded(async {
         let server = TestServer::start_with(Server::new().spawn_calls(true)).await;
-        let client = server.client().await;
-        assert_eq!(
-            client
-                .simple_method(req("echo:spawned"))
-                .await
-                .unwrap()
-                .message()
-                .response_data,
-            "spawned"
-        );
-        let mut responses = client
-            .server_streaming_method(req("count:3"))
-            .await
-            .unwrap()
-            .into_message();
-        let mut n = 0;
-        while responses.message().await.unwrap().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 3);
+        serves_unary_and_streaming(&server.client().await).await;
     })
     .await
 }
@@ -253,26 +250,7 @@ async fn calls_work_over_an_in_memory_duplex() {
             .connect_with(client_io)
             .await
             .unwrap();
-        let client = GrpcDemoClient::new(channel);
-        assert_eq!(
-            client
-                .simple_method(req("echo:duplex"))
-                .await
-                .unwrap()
-                .message()
-                .response_data,
-            "duplex"
-        );
-        let mut responses = client
-            .server_streaming_method(req("count:3"))
-            .await
-            .unwrap()
-            .into_message();
-        let mut n = 0;
-        while responses.message().await.unwrap().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 3);
+        serves_unary_and_streaming(&GrpcDemoClient::new(channel)).await;
     })
     .await
 }
