@@ -228,18 +228,31 @@ async fn server_killed_during_a_server_streaming_call() {
             .await
             .expect("server streaming after the restart")
             .into_message();
-        let mut n = 0;
-        while let Some(r) = tokio::time::timeout(PROMPT, responses.message())
-            .await
-            .expect("server streaming after the restart hung")
-            .expect("server streaming after the restart failed")
-        {
-            assert_eq!(r.server_id, 2);
-            n += 1;
-        }
-        assert_eq!(n, 5);
+        assert_eq!(
+            read_all_from(&mut responses, "server streaming after the restart", 2).await,
+            5
+        );
     })
     .await
+}
+
+/// Read a response stream to its end, each message within `PROMPT` and from server
+/// `server_id`; the number of messages.
+async fn read_all_from(
+    responses: &mut h2grpc::Streaming<h2grpc::pb::demo::Response>,
+    what: &str,
+    server_id: i64,
+) -> usize {
+    let mut n = 0;
+    while let Some(r) = tokio::time::timeout(PROMPT, responses.message())
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+        .unwrap_or_else(|e| panic!("{what} failed: {e:?}"))
+    {
+        assert_eq!(r.server_id, server_id, "{what}");
+        n += 1;
+    }
+    n
 }
 
 /// A bidirectional call whose request stream sends `first` and then stays open, with
@@ -288,16 +301,10 @@ async fn server_killed_during_a_bidi_call() {
             .await
             .expect("bidi after the restart")
             .into_message();
-        let mut n = 0;
-        while let Some(r) = tokio::time::timeout(PROMPT, responses.message())
-            .await
-            .expect("bidi after the restart hung")
-            .expect("bidi after the restart failed")
-        {
-            assert_eq!(r.server_id, 2);
-            n += 1;
-        }
-        assert_eq!(n, 5);
+        assert_eq!(
+            read_all_from(&mut responses, "bidi after the restart", 2).await,
+            5
+        );
     })
     .await
 }
