@@ -73,11 +73,18 @@ impl<T> fmt::Debug for Streaming<T> {
 }
 
 impl<T: prost::Message + Default> Streaming<T> {
-    pub(crate) fn new(body: RecvStream, side: Side, max_message_size: usize) -> Streaming<T> {
+    /// Messages with the compressed flag are decompressed with `encoding` (the stream's
+    /// `grpc-encoding`); without one, the flag is an error.
+    pub(crate) fn new(
+        body: RecvStream,
+        side: Side,
+        max_message_size: usize,
+        encoding: Option<Encoding>,
+    ) -> Streaming<T> {
         Streaming {
             body,
-            decoder: Decoder::new(max_message_size, false),
-            encoding: None,
+            decoder: Decoder::new(max_message_size, encoding.is_some()),
+            encoding,
             max_message_size,
             last_compressed: false,
             side,
@@ -91,18 +98,10 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     /// A stream already over: a Trailers-Only response with status `OK`.
     pub(crate) fn ended(body: RecvStream, trailers: Metadata) -> Streaming<T> {
-        let mut s = Streaming::new(body, Side::Client, 0);
+        let mut s = Streaming::new(body, Side::Client, 0, None);
         s.state = State::Done;
         s.trailers = Some(trailers);
         s
-    }
-
-    /// Messages with the compressed flag are decompressed with `encoding`; without one,
-    /// the flag is an error.
-    pub(crate) fn with_encoding(mut self, encoding: Option<Encoding>) -> Self {
-        self.encoding = encoding;
-        self.decoder = Decoder::new(self.max_message_size, encoding.is_some());
-        self
     }
 
     /// Whether the last message returned arrived compressed.

@@ -302,12 +302,8 @@ impl Channel {
                 ))
             })?,
         };
-        let responses = Streaming::new(
-            body,
-            Side::Client,
-            self.inner.config.max_receive_message_size,
-        )
-        .with_encoding(encoding);
+        let max = self.inner.config.max_receive_message_size;
+        let responses = Streaming::new(body, Side::Client, max, encoding);
         Ok((Metadata::from_headers(head.headers), responses))
     }
 }

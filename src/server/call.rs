@@ -100,8 +100,8 @@ impl Call {
         settings: &Settings,
         negotiation: &Negotiation,
     ) -> Streaming<Req> {
-        Streaming::new(body, Side::Server, settings.max_receive_message_size)
-            .with_encoding(negotiation.request_encoding)
+        let max = settings.max_receive_message_size;
+        Streaming::new(body, Side::Server, max, negotiation.request_encoding)
     }
 
     /// End the call at once with `status`, as a Trailers-Only response.
