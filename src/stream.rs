@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use h2::{RecvStream, SendStream};
 use tokio::sync::oneshot;
@@ -232,6 +232,56 @@ impl<T: prost::Message + Default> Stream for Streaming<T> {
             Err(e) => Poll::Ready(Some(Err(e))),
         }
     }
+}
+
+/// Up to this many bytes of messages that are ready together go out in one DATA frame
+/// (one frame's default maximum size).
+pub(crate) const COALESCE_BYTES: usize = 16 * 1024;
+
+/// Encoded messages bound for one DATA frame. Small messages that are ready together
+/// share a frame: fewer frames and writes, and no flood of tiny frames for a peer to
+/// account for (h2 closes a connection that holds too many unread small frames). A lone
+/// message goes as it is, without a copy.
+#[derive(Default)]
+pub(crate) struct Batch {
+    single: Option<Bytes>,
+    joined: BytesMut,
+}
+
+impl Batch {
+    /// Add one encoded message.
+    pub(crate) fn push(&mut self, encoded: Bytes) {
+        if self.joined.is_empty() && self.single.is_none() {
+            self.single = Some(encoded);
+            return;
+        }
+        if let Some(first) = self.single.take() {
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&encoded);
+    }
+
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.single.as_ref().map_or(self.joined.len(), Bytes::len)
+    }
+
+    /// Whether a frame's worth is held.
+    pub(crate) fn is_full(&self) -> bool {
+        self.len() >= COALESCE_BYTES
+    }
+
+    /// The bytes to send, leaving the batch empty.
+    pub(crate) fn take(&mut self) -> Bytes {
+        self.single
+            .take()
+            .unwrap_or_else(|| self.joined.split().freeze())
+    }
+}
+
+/// The stream's next item if it has one ready now; `Poll::Pending` when it would wait.
+pub(crate) async fn ready_now<S: Stream + Unpin + ?Sized>(stream: &mut S) -> Poll<Option<S::Item>> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *stream).poll_next(cx))).await
 }
 
 /// Send `data` on `send`, giving h2 no more than the peer's window admits at a time, so

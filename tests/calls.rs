@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use h2grpc::{Code, Request};
 
 #[tokio::test]
@@ -338,6 +338,66 @@ async fn receive_limits_are_resource_exhausted_on_both_sides() {
         assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
         let ok = client.simple_method(req("echo:small")).await.unwrap();
         assert_eq!(ok.message().response_data, "small");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_server_answering_before_the_client_finished_sending_stops_the_sender() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let client = server.client().await;
+        // An endless request stream whose second message makes the handler fail: the
+        // server answers at once and resets the stream (NO_ERROR), so the client's call
+        // ends with the server's status instead of sending forever.
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = taken.clone();
+        let requests = stream::iter(0..).map(move |i| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            req(if i == 1 {
+                "fail:9:enough".to_owned()
+            } else {
+                format!("m{i}")
+            })
+        });
+        let err = client.client_streaming_method(requests).await.unwrap_err();
+        assert_eq!(
+            (err.code(), err.message()),
+            (Code::FailedPrecondition, "enough")
+        );
+        let sent = taken.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            taken.load(std::sync::atomic::Ordering::Relaxed),
+            sent,
+            "the request stream is no longer pulled once the call ended"
+        );
+        assert_serves(server.addr).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn many_small_streamed_messages_reach_a_slow_reader() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let client = server.client().await;
+        // 20,000 tiny messages, all ready at once, while the client reads nothing for a
+        // while: sent one per DATA frame they would pile up as thousands of small unread
+        // frames, which h2 answers by closing the connection. Coalesced, they arrive.
+        let mut responses = client
+            .server_streaming_method(req("count:20000"))
+            .await
+            .unwrap()
+            .into_message();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut n = 0;
+        while let Some(r) = responses.message().await.unwrap() {
+            assert_eq!(r.response_data, n.to_string());
+            n += 1;
+        }
+        assert_eq!(n, 20_000);
+        assert_serves(server.addr).await;
     })
     .await
 }

@@ -5,6 +5,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use crate::framing;
 use crate::metadata::{self, Metadata};
 use crate::request::{Compression, Request, Response};
 use crate::status::Status;
-use crate::stream::{Side, Streaming, send_data};
+use crate::stream::{Batch, Side, Streaming, ready_now, send_data};
 
 const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
@@ -382,26 +383,47 @@ struct Outbound {
     compression: Compression,
 }
 
-/// Send every message of `requests`, each as the server's window allows, then END_STREAM.
+/// Send every message of `requests` as the server's window allows, then END_STREAM.
+/// Messages ready together share a DATA frame (see [`Batch`]); the last frame carries
+/// END_STREAM when the stream ends while a batch is being gathered.
 async fn pump<Req: prost::Message>(
     mut send: SendStream<Bytes>,
     requests: impl Stream<Item = Req>,
     outbound: Outbound,
 ) {
     let mut requests = pin!(requests);
-    while let Some(message) = poll_fn(|cx| requests.as_mut().poll_next(cx)).await {
+    let mut batch = Batch::default();
+    let encode = |message: &Req| {
         let encoding = outbound.compression.for_next_message(outbound.encoding);
-        let body = match framing::encode_with(&message, outbound.max_send, encoding) {
-            Ok(body) => body,
-            Err(status) => {
-                tracing::warn!(%status, "request message not sent; cancelling the call");
-                send.send_reset(h2::Reason::CANCEL);
-                return;
-            }
+        framing::encode_with(message, outbound.max_send, encoding)
+    };
+    loop {
+        let Some(first) = poll_fn(|cx| requests.as_mut().poll_next(cx)).await else {
+            let _ = send.send_data(Bytes::new(), true);
+            return;
         };
-        if send_data(&mut send, body, false).await.is_err() {
+        let mut next = Some(first);
+        let mut ended = false;
+        while let Some(message) = next.take() {
+            match encode(&message) {
+                Ok(body) => batch.push(body),
+                Err(status) => {
+                    tracing::warn!(%status, "request message not sent; cancelling the call");
+                    send.send_reset(h2::Reason::CANCEL);
+                    return;
+                }
+            }
+            if batch.is_full() {
+                break;
+            }
+            match ready_now(&mut requests).await {
+                Poll::Ready(Some(message)) => next = Some(message),
+                Poll::Ready(None) => ended = true,
+                Poll::Pending => {}
+            }
+        }
+        if send_data(&mut send, batch.take(), ended).await.is_err() || ended {
             return;
         }
     }
-    let _ = send.send_data(Bytes::new(), true);
 }

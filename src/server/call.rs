@@ -19,7 +19,7 @@ use crate::framing;
 use crate::metadata::Metadata;
 use crate::request::{Compression, Request, Response};
 use crate::status::{GRPC_STATUS, Status};
-use crate::stream::{ResponseStream, Side, Streaming, send_data};
+use crate::stream::{Batch, ResponseStream, Side, Streaming, send_data};
 
 /// A call, boxed, ready to be run by the connection or its own task.
 pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -352,37 +352,69 @@ async fn respond_streaming<Resp: prost::Message>(
     let Ok(mut send) = respond.send_response(response_head(metadata, encoding), false) else {
         return;
     };
+    let mut batch = Batch::default();
     let status = loop {
+        // Wait for the next message, watching the client's reset and the deadline.
         let next = poll_fn(|cx| messages.as_mut().poll_next(cx).map(Ok::<_, Status>));
-        let item = match supervise(next, |cx| send.poll_reset(cx).is_ready(), &mut deadline).await {
-            Outcome::Reset => return,
-            Outcome::Deadline => break deadline_status(),
-            Outcome::Done(Err(status)) => break status,
-            Outcome::Done(Ok(item)) => item,
-        };
-        let message = match item {
-            None => break Status::ok(),
-            Some(Err(status)) => break status,
-            Some(Ok(message)) => message,
-        };
-        let body = match framing::encode_with(
-            &message,
-            settings.max_send_message_size,
-            compression.for_next_message(encoding),
-        ) {
-            Ok(body) => body,
-            Err(status) => break status,
-        };
-        // Wait for the peer's window; a reset shows up here as an error.
-        let sent = send_data(&mut send, body, false);
-        match supervise(sent, |_| false, &mut deadline).await {
-            Outcome::Done(Ok(())) => {}
-            Outcome::Done(Err(_)) | Outcome::Reset => return,
-            Outcome::Deadline => {
-                // Trailers would queue behind the unsent data: reset instead.
-                send.send_reset(h2::Reason::CANCEL);
-                return;
+        let mut item =
+            match supervise(next, |cx| send.poll_reset(cx).is_ready(), &mut deadline).await {
+                Outcome::Reset => return,
+                Outcome::Deadline => break deadline_status(),
+                Outcome::Done(Err(status)) => break status,
+                Outcome::Done(Ok(item)) => item,
+            };
+        // Then take every message already ready, up to a frame's worth (see `Batch`).
+        let mut end = None;
+        loop {
+            let message = match item {
+                None => {
+                    end = Some(Status::ok());
+                    break;
+                }
+                Some(Err(status)) => {
+                    end = Some(status);
+                    break;
+                }
+                Some(Ok(message)) => message,
+            };
+            let encoding = compression.for_next_message(encoding);
+            match framing::encode_with(&message, settings.max_send_message_size, encoding) {
+                Ok(body) => batch.push(body),
+                Err(status) => {
+                    end = Some(status);
+                    break;
+                }
             }
+            if batch.is_full() {
+                break;
+            }
+            // Ready now, or not: never waits. A panic in the stream ends it as UNKNOWN.
+            let polled = poll_fn(|cx| {
+                Poll::Ready(catch_unwind(AssertUnwindSafe(|| {
+                    messages.as_mut().poll_next(cx)
+                })))
+            });
+            item = match polled.await {
+                Ok(Poll::Ready(item)) => item,
+                Ok(Poll::Pending) => break,
+                Err(panic) => Some(Err(panicked(panic))),
+            };
+        }
+        if batch.len() > 0 {
+            // Wait for the peer's window; a reset shows up here as an error.
+            let sent = send_data(&mut send, batch.take(), false);
+            match supervise(sent, |_| false, &mut deadline).await {
+                Outcome::Done(Ok(())) => {}
+                Outcome::Done(Err(_)) | Outcome::Reset => return,
+                Outcome::Deadline => {
+                    // Trailers would queue behind the unsent data: reset instead.
+                    send.send_reset(h2::Reason::CANCEL);
+                    return;
+                }
+            }
+        }
+        if let Some(status) = end {
+            break status;
         }
     };
     let trailers = if status.is_ok() {
