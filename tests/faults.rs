@@ -420,18 +420,7 @@ async fn mixed_call(client: &GrpcDemoClient, n: usize) -> Result<(), Status> {
                 .server_streaming_method(req("loop"))
                 .await?
                 .into_message();
-            let mut count = 0;
-            while let Some(r) = s.message().await? {
-                check(&r.response_data, "send by Rust server")?;
-                count += 1;
-            }
-            if count == 5 {
-                Ok(())
-            } else {
-                Err(Status::internal(format!(
-                    "{count} streamed messages, want 5"
-                )))
-            }
+            five_answers(&mut s, "streamed").await
         }
         2 => {
             let r = client
@@ -447,17 +436,30 @@ async fn mixed_call(client: &GrpcDemoClient, n: usize) -> Result<(), Status> {
                 .bidirectional_streaming_method(stream::iter((0..5).map(|i| req(format!("m{i}")))))
                 .await?
                 .into_message();
-            let mut count = 0;
-            while let Some(r) = s.message().await? {
-                check(&r.response_data, "send by Rust server")?;
-                count += 1;
-            }
-            if count == 5 {
-                Ok(())
-            } else {
-                Err(Status::internal(format!("{count} bidi messages, want 5")))
-            }
+            five_answers(&mut s, "bidi").await
         }
+    }
+}
+
+/// The demo server's five streamed answers, each checked; a wrong answer or count is an error.
+async fn five_answers(
+    s: &mut h2grpc::Streaming<h2grpc::pb::demo::Response>,
+    what: &str,
+) -> Result<(), Status> {
+    let mut count = 0;
+    while let Some(r) = s.message().await? {
+        if !r.response_data.starts_with("send by Rust server") {
+            return Err(Status::internal(format!(
+                "wrong {what} answer {:?}",
+                r.response_data
+            )));
+        }
+        count += 1;
+    }
+    if count == 5 {
+        Ok(())
+    } else {
+        Err(Status::internal(format!("{count} {what} messages, want 5")))
     }
 }
 

@@ -270,19 +270,31 @@ impl Cases {
         Ok(())
     }
 
+    /// StreamingInputCall with `request`; the server must count `expected` payload bytes.
+    async fn aggregate<S>(
+        &self,
+        request: impl h2grpc::IntoStreamingRequest<Message = StreamingInputCallRequest, Stream = S>,
+        expected: i32,
+    ) -> CaseResult
+    where
+        S: futures_core::Stream<Item = StreamingInputCallRequest> + Send + 'static,
+    {
+        let response = ok(
+            self.test.streaming_input_call(request).await,
+            "StreamingInputCall",
+        )?;
+        let got = response.message().aggregated_payload_size;
+        check(got == expected, || {
+            format!("aggregated_payload_size {got}, expected {expected}")
+        })
+    }
+
     async fn client_streaming(&self) -> CaseResult {
         let requests = stream::iter(REQUEST_SIZES.map(|n| StreamingInputCallRequest {
             payload: zeros(n),
             ..Default::default()
         }));
-        let response = ok(
-            self.test.streaming_input_call(requests).await,
-            "StreamingInputCall",
-        )?;
-        let got = response.message().aggregated_payload_size;
-        check(got == 74_922, || {
-            format!("aggregated_payload_size {got}, expected 74922")
-        })
+        self.aggregate(requests, 74_922).await
     }
 
     async fn client_compressed_streaming(&self) -> CaseResult {
@@ -309,49 +321,18 @@ impl Cases {
         }));
         let mut call = Request::new(requests).with_compression(Encoding::Gzip);
         call.set_compression_switch(switch);
-        let response = ok(
-            self.test.streaming_input_call(call).await,
-            "StreamingInputCall",
-        )?;
-        let got = response.message().aggregated_payload_size;
-        check(got == 73_086, || {
-            format!("aggregated_payload_size {got}, expected 73086")
-        })
+        self.aggregate(call, 73_086).await
     }
 
-    async fn server_streaming(&self) -> CaseResult {
-        let request = StreamingOutputCallRequest {
-            response_parameters: RESPONSE_SIZES
-                .iter()
-                .map(|&size| ResponseParameters {
-                    size,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
-        let mut responses = ok(
-            self.test.streaming_output_call(request).await,
-            "StreamingOutputCall",
-        )?
-        .into_message();
-        for (i, &size) in RESPONSE_SIZES.iter().enumerate() {
-            let response = ok(responses.message().await, "reading responses")?
-                .ok_or_else(|| format!("stream ended after {i} responses, expected 4"))?;
-            check_payload(&response.payload, size as usize, &format!("response {i}"))?;
-        }
-        let extra = ok(responses.message().await, "end of stream")?;
-        check(extra.is_none(), || "more than 4 responses".into())
-    }
-
-    async fn server_compressed_streaming(&self) -> CaseResult {
-        let plan = [(31_415, true), (92_653, false)];
+    /// StreamingOutputCall for `plan` (size, and compressed when `Some`): each response
+    /// must have its size (and compressed flag), and no more must come.
+    async fn expect_streamed(&self, plan: &[(i32, Option<bool>)]) -> CaseResult {
         let request = StreamingOutputCallRequest {
             response_parameters: plan
                 .iter()
                 .map(|&(size, compressed)| ResponseParameters {
                     size,
-                    compressed: Some(BoolValue { value: compressed }),
+                    compressed: compressed.map(|value| BoolValue { value }),
                     ..Default::default()
                 })
                 .collect(),
@@ -363,16 +344,32 @@ impl Cases {
         )?
         .into_message();
         for (i, &(size, compressed)) in plan.iter().enumerate() {
-            let response = ok(responses.message().await, "reading responses")?
-                .ok_or_else(|| format!("stream ended after {i} responses, expected 2"))?;
+            let response =
+                ok(responses.message().await, "reading responses")?.ok_or_else(|| {
+                    format!("stream ended after {i} responses, expected {}", plan.len())
+                })?;
             check_payload(&response.payload, size as usize, &format!("response {i}"))?;
-            let flag = responses.last_message_compressed();
-            check(flag == compressed, || {
-                format!("response {i}: compressed flag {flag}, expected {compressed}")
-            })?;
+            if let Some(compressed) = compressed {
+                let flag = responses.last_message_compressed();
+                check(flag == compressed, || {
+                    format!("response {i}: compressed flag {flag}, expected {compressed}")
+                })?;
+            }
         }
         let extra = ok(responses.message().await, "end of stream")?;
-        check(extra.is_none(), || "more than 2 responses".into())
+        check(extra.is_none(), || {
+            format!("more than {} responses", plan.len())
+        })
+    }
+
+    async fn server_streaming(&self) -> CaseResult {
+        self.expect_streamed(&RESPONSE_SIZES.map(|size| (size, None)))
+            .await
+    }
+
+    async fn server_compressed_streaming(&self) -> CaseResult {
+        self.expect_streamed(&[(31_415, Some(true)), (92_653, Some(false))])
+            .await
     }
 
     async fn ping_pong(&self) -> CaseResult {
