@@ -1,33 +1,15 @@
-//! Compiles every `.proto` under `proto/` with protox and prost-build plus our own
-//! service generator (the same one the `codegen` feature exposes to other crates).
+//! Runs our service generator (src/codegen.rs, the same one the `codegen` feature gives
+//! other crates) over `proto/demo.proto`, for this package's integration tests
+//! (`tests/common` includes `$OUT_DIR/demo.rs`). The library itself includes nothing
+//! generated: no demo message is compiled into it.
 
 #[path = "src/codegen.rs"]
 #[allow(dead_code)]
 mod codegen;
 
-use std::path::{Path, PathBuf};
-
-fn protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            protos(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "proto") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 fn main() -> std::io::Result<()> {
     println!("cargo:rerun-if-changed=proto");
-    let mut files = Vec::new();
-    protos(Path::new("proto"), &mut files)?;
-    files.sort();
-    let descriptors =
-        protox::compile(&files, ["proto"]).map_err(|e| std::io::Error::other(e.to_string()))?;
-    prost_build::Config::new()
-        .service_generator(Box::new(codegen::ServiceGenerator::new()))
-        .include_file("protos.rs")
-        .compile_fds(descriptors)
+    let descriptors = protox::compile(["proto/demo.proto"], ["proto"])
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    codegen::config().compile_fds(descriptors)
 }

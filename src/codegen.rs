@@ -47,6 +47,21 @@ impl ServiceGenerator {
     }
 }
 
+/// A prost-build `Config` set up for this runtime: our [`ServiceGenerator`], and the
+/// message code pointed at the `prost` that `h2grpc` re-exports, so the crate using the
+/// generated code needs no `prost` dependency of its own.
+pub fn config() -> prost_build::Config {
+    config_for(ServiceGenerator::new())
+}
+
+/// [`config`] with a generator of your own (another runtime path, say).
+pub fn config_for(generator: ServiceGenerator) -> prost_build::Config {
+    let mut config = prost_build::Config::new();
+    config.prost_path(format!("{}::prost", generator.runtime));
+    config.service_generator(Box::new(generator));
+    config
+}
+
 /// Compile `protos` (found under `includes`) with protox and prost-build plus this
 /// generator, writing one `<package>.rs` per package into `OUT_DIR`, and tell Cargo
 /// to rerun when any of them changes.
@@ -59,9 +74,7 @@ pub fn compile_protos(
     }
     let descriptors =
         protox::compile(protos, includes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    prost_build::Config::new()
-        .service_generator(Box::new(ServiceGenerator::new()))
-        .compile_fds(descriptors)
+    config().compile_fds(descriptors)
 }
 
 /// `GrpcDemo` -> `grpc_demo`.

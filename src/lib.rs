@@ -22,7 +22,6 @@
 //! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router, the four call kinds.
 //! - [`client`]: [`Channel`] (connect, reconnect) and the four call kinds.
 //! - `codegen`: the prost-build `ServiceGenerator` (feature `codegen`; `build.rs` uses it too).
-//! - [`pb`]: code generated for the protos under `proto/`.
 //!
 //! # Flow control
 //!
@@ -32,8 +31,6 @@
 //! admits, so a fast sender waits for a slow reader instead of buffering.
 
 #![deny(missing_docs)]
-
-extern crate self as h2grpc;
 
 pub mod client;
 #[cfg(feature = "codegen")]
@@ -60,9 +57,6 @@ pub use stream::{ResponseStream, Streaming};
 pub use futures_core::Stream;
 /// Re-exported for generated code.
 pub use http;
-
-/// Code generated from the `.proto` files under `proto/`.
-#[allow(missing_docs, clippy::all)]
-pub mod pb {
-    include!(concat!(env!("OUT_DIR"), "/protos.rs"));
-}
+/// Re-exported for generated code: its messages derive `h2grpc::prost::Message`, so a crate
+/// using them needs no `prost` dependency of its own.
+pub use prost;

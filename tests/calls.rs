@@ -209,7 +209,7 @@ async fn unknown_method_and_service_are_unimplemented() {
             .unwrap();
         for path in ["/demo.GRPCDemo/NoSuchMethod", "/no.Such/SimpleMethod"] {
             let err = channel
-                .unary::<_, h2grpc::pb::demo::Response>(
+                .unary::<_, common::demo::Response>(
                     http::uri::PathAndQuery::from_static(path),
                     Request::new(req("x")),
                 )
@@ -330,7 +330,7 @@ async fn receive_limits_are_resource_exhausted_on_both_sides() {
             .connect()
             .await
             .unwrap();
-        let client = h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient::new(channel);
+        let client = common::demo::grpc_demo_client::GrpcDemoClient::new(channel);
         let err = client
             .simple_method(req(format!("echo:{}", "z".repeat(2000))))
             .await

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use common::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc::{Channel, Code, Server};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
@@ -243,7 +243,7 @@ async fn calls_work_over_an_in_memory_duplex() {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
         let server = Server::new().add_service(
-            h2grpc::pb::demo::grpc_demo_server::GrpcDemoServer::new(TestService { events: tx }),
+            common::demo::grpc_demo_server::GrpcDemoServer::new(TestService { events: tx }),
         );
         tokio::spawn(async move { server.serve_io(server_io).await });
         let channel = Channel::builder("in-memory:1")

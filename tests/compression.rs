@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 
 use common::{bounded, grpc_head, raw_request, req};
 use futures_util::stream;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
-use h2grpc::pb::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
-use h2grpc::pb::demo::{Request as DemoRequest, Response as DemoResponse};
+use common::demo::grpc_demo_client::GrpcDemoClient;
+use common::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+use common::demo::{Request as DemoRequest, Response as DemoResponse};
 use h2grpc::{
     Code, CompressionSwitch, Encoding, Request, Response, ResponseStream, Server, Status, Streaming,
 };

@@ -41,7 +41,7 @@ async fn client_deadline_holds_when_the_server_never_answers() {
                 held.push(stream);
             }
         });
-        let client = h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient::connect(addr.to_string())
+        let client = common::demo::grpc_demo_client::GrpcDemoClient::connect(addr.to_string())
             .await
             .unwrap();
         let started = Instant::now();

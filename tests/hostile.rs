@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use common::*;
 use h2grpc::compression::{Encoding, compress};
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use common::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc::server::DEFAULT_HANDSHAKE_TIMEOUT;
 use h2grpc::{Code, Request, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1217,7 +1217,7 @@ async fn a_client_that_never_reads_does_not_make_the_server_buffer_its_stream() 
         }
         let trailers = body.trailers().await.unwrap().expect("trailers");
         assert_eq!(trailers.get("grpc-status").unwrap(), "0");
-        let reply: h2grpc::pb::demo::Response = prost::Message::decode(&data[5..]).unwrap();
+        let reply: common::demo::Response = prost::Message::decode(&data[5..]).unwrap();
         assert_eq!(reply.response_data, "beside");
 
         assert_serves(server.addr).await;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::req;
 use futures_util::stream;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
-use h2grpc::pb::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
-use h2grpc::pb::demo::{Request as DemoRequest, Response as DemoResponse};
+use common::demo::grpc_demo_client::GrpcDemoClient;
+use common::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+use common::demo::{Request as DemoRequest, Response as DemoResponse};
 use h2grpc::{Channel, Request, Response, ResponseStream, Server, Status, Streaming};
 use tokio::sync::{Barrier, oneshot};
 use tokio::task::JoinSet;

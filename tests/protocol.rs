@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::*;
 use h2grpc::Code;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use common::demo::grpc_demo_client::GrpcDemoClient;
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
 
@@ -208,7 +208,7 @@ async fn a_message_may_span_data_frames_and_frames_may_hold_several() {
         let response = response.await.unwrap();
         let mut body = response.into_body();
         let data = body.data().await.unwrap().unwrap();
-        let reply: h2grpc::pb::demo::Response = prost::Message::decode(&data[5..]).unwrap();
+        let reply: common::demo::Response = prost::Message::decode(&data[5..]).unwrap();
         assert_eq!(reply.response_data, "count=11 bytes=40");
     })
     .await
@@ -258,7 +258,7 @@ fn trailers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
 
 async fn call(
     addr: SocketAddr,
-) -> Result<h2grpc::Response<h2grpc::pb::demo::Response>, h2grpc::Status> {
+) -> Result<h2grpc::Response<common::demo::Response>, h2grpc::Status> {
     GrpcDemoClient::connect(addr.to_string())
         .await
         .unwrap()

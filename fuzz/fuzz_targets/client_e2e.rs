@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Chopped, HANG_BOUND, runtime};
-use h2grpc::pb::demo::Request as DemoRequest;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_demo::pb::Request as DemoRequest;
+use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
 use h2grpc::{Channel, Request};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{Chopped, HANG_BOUND, PREFACE, Trivial, runtime};
 use h2grpc::Server;
-use h2grpc::pb::demo::grpc_demo_server::GrpcDemoServer;
+use h2grpc_demo::pb::grpc_demo_server::GrpcDemoServer;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -64,7 +64,7 @@ const ABORTING: u8 = 2;
 /// # async fn run(service: impl h2grpc::server::Service) -> Result<(), h2grpc::Error> {
 /// h2grpc::Server::new()
 ///     .add_service(service)
-///     .serve("localhost:23333")
+///     .serve("localhost:23333") // or .serve_with_shutdown(addr, signal)
 ///     .await
 /// # }
 /// ```
@@ -224,12 +224,20 @@ impl Server {
         }
     }
 
-    /// Bind `addr` and serve until Ctrl-C or SIGTERM, then shut down gracefully.
+    /// Bind `addr` and serve until the process ends. For a graceful stop, see
+    /// [`Server::serve_with_shutdown`].
     pub async fn serve(self, addr: &str) -> Result<(), Error> {
-        self.bind(addr)
-            .await?
-            .serve_with_shutdown(shutdown_signal())
-            .await
+        self.serve_with_shutdown(addr, std::future::pending()).await
+    }
+
+    /// Bind `addr` and serve until `signal` completes (for instance
+    /// [`shutdown_signal`], feature `signal`), then shut down gracefully.
+    pub async fn serve_with_shutdown(
+        self,
+        addr: &str,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        self.bind(addr).await?.serve_with_shutdown(signal).await
     }
 }
 
@@ -246,11 +254,6 @@ impl Listening {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
-    }
-
-    /// The names of the services served.
-    pub fn service_names(&self) -> Vec<&'static str> {
-        self.server.router.names().collect()
     }
 
     /// Serve until `signal` completes; then send GOAWAY on every connection, let in-flight
@@ -288,7 +291,8 @@ impl Listening {
     }
 }
 
-/// Ctrl-C or SIGTERM.
+/// Ctrl-C or SIGTERM (feature `signal`).
+#[cfg(feature = "signal")]
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

@@ -40,10 +40,6 @@ impl Router {
         self.services.push(service);
     }
 
-    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.services.iter().map(|s| s.name())
-    }
-
     /// Check and route one request. Requests answered at once (not gRPC, malformed, no
     /// such method) give `None`; others give the call to run.
     pub(crate) fn dispatch(

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream;
-use h2grpc::pb::demo::grpc_demo_server::GrpcDemo;
-use h2grpc::pb::demo::{Request as DemoRequest, Response as DemoResponse};
+use h2grpc_demo::pb::grpc_demo_server::GrpcDemo;
+use h2grpc_demo::pb::{Request as DemoRequest, Response as DemoResponse};
 use h2grpc::{Request, Response, ResponseStream, Status, Streaming};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use futures_util::stream;
-use h2grpc::pb::grpc::testing::test_service_server::{TestService, TestServiceServer};
-use h2grpc::pb::grpc::testing::{
+use h2grpc_interop::pb::test_service_server::{TestService, TestServiceServer};
+use h2grpc_interop::pb::{
     EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,
@@ -139,7 +139,7 @@ async fn unary(request: Request<SimpleRequest>) -> Result<Response<SimpleRespons
 fn responses_for(
     parameters: VecDeque<ResponseParameters>,
     switch: CompressionSwitch,
-) -> impl futures_core::Stream<Item = Result<StreamingOutputCallResponse, Status>> + Send {
+) -> impl h2grpc::Stream<Item = Result<StreamingOutputCallResponse, Status>> + Send {
     stream::unfold(parameters, move |mut parameters| {
         let switch = switch.clone();
         async move {
@@ -155,7 +155,7 @@ fn responses_for(
 }
 
 fn streaming_response(
-    stream: impl futures_core::Stream<Item = Result<StreamingOutputCallResponse, Status>>
+    stream: impl h2grpc::Stream<Item = Result<StreamingOutputCallResponse, Status>>
     + Send
     + 'static,
     switch: CompressionSwitch,

@@ -4,7 +4,7 @@
 //! Include it with `#[path = "support/node.rs"] mod node;`. Std only. Each test crate uses a
 //! subset of it, hence the `dead_code` allowance.
 
-#![allow(dead_code)]
+
 
 use crate::lock::lock_file;
 
@@ -120,7 +120,7 @@ fn prepare(dir: &Path) -> Result<NodePeer, String> {
             return Err(format!("{} is missing", dir.join(file).display()));
         }
     }
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let tmp = crate::target_tmp();
     fs::create_dir_all(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
     let _lock = lock_file(&tmp.join("node-peer.lock"), INSTALL_LOCK_TIMEOUT)?;
 

@@ -3,7 +3,7 @@
 //! Include it with `#[path = "support/python.rs"] mod python;`. Each test crate uses a
 //! subset of it, hence the `dead_code` allowance.
 
-#![allow(dead_code)]
+
 
 use crate::lock::lock_file;
 
@@ -35,7 +35,7 @@ const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where the tests keep state between runs (venv, lock files).
 fn target_tmpdir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    crate::target_tmp()
 }
 
 fn under_ci() -> bool {
@@ -61,7 +61,7 @@ pub fn example_dir(test: &str) -> Option<PathBuf> {
         eprintln!("{test}: NOT RUN: {EXAMPLE_DIR_VAR} is unset; to run it, {how}");
         return None;
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(value);
+    let dir = crate::repo_root().join(value);
     let missing: Vec<&str> = EXAMPLE_FILES
         .iter()
         .copied()
@@ -282,14 +282,14 @@ pub const INTEROP_PROTOS: &[&str] = &[
 /// `grpc/testing/test.proto` yields the module `grpc_gen.testing.test_pb2`.
 pub const STUBS_GRPC_ALIAS: &str = "grpc_gen";
 
-/// The repo's `proto/` directory.
+/// The interop crate's `proto/` directory (`grpc/testing/*.proto`).
 pub fn proto_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("proto")
+    crate::repo_root().join("interop").join("proto")
 }
 
 /// The directory of the grpcio interop peers (`interop_server.py`, `interop_client.py`).
 pub fn python_peers_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::repo_root()
         .join("tests")
         .join("peers")
         .join("python")

@@ -4,8 +4,10 @@
 //! once the server is back, over a new connection; and a loop of calls across a kill and
 //! a restart loses no call to a hang: each one either succeeds or ends `UNAVAILABLE`.
 
-#[path = "support/demo_process.rs"]
-mod demo_process;
+use h2grpc_test_support::demo_process;
+
+/// The demo server binary under test.
+const DEMO_SERVER: &str = env!("CARGO_BIN_EXE_demo-server");
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use demo_process::{DemoServer, free_port};
 use futures_util::{StreamExt, stream};
-use h2grpc::pb::demo::Request as DemoRequest;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_demo::pb::Request as DemoRequest;
+use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
 use h2grpc::{Channel, Code, Status};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
@@ -99,7 +101,7 @@ async fn assert_fails_while_down_then_recovers(
         "call while the server is down: UNAVAILABLE in {:.1?}",
         started.elapsed()
     );
-    let server = DemoServer::start(port, new_id).await;
+    let server = DemoServer::start(DEMO_SERVER, port, new_id).await;
     assert_unary_ok(client, new_id, "first call after the restart").await;
     server
 }
@@ -108,7 +110,7 @@ async fn assert_fails_while_down_then_recovers(
 async fn server_killed_during_a_unary_call() {
     bounded(async {
         let port = free_port();
-        let mut server = DemoServer::start(port, 1).await;
+        let mut server = DemoServer::start(DEMO_SERVER, port, 1).await;
         let client = client_to(server.addr());
         assert_unary_ok(&client, 1, "before").await;
 
@@ -141,7 +143,7 @@ async fn server_killed_during_a_unary_call() {
 async fn server_killed_during_a_client_streaming_call() {
     bounded(async {
         let port = free_port();
-        let mut server = DemoServer::start(port, 1).await;
+        let mut server = DemoServer::start(DEMO_SERVER, port, 1).await;
         let client = client_to(server.addr());
         assert_unary_ok(&client, 1, "before").await;
 
@@ -181,7 +183,7 @@ async fn server_killed_during_a_client_streaming_call() {
 async fn server_killed_during_a_server_streaming_call() {
     bounded(async {
         let port = free_port();
-        let mut server = DemoServer::start(port, 1).await;
+        let mut server = DemoServer::start(DEMO_SERVER, port, 1).await;
         // A 64-byte stream window: the server's five ~39-byte messages cannot all be sent
         // until the client reads, so the call is mid-stream while the client holds off.
         let channel = Channel::builder(server.addr().to_string())
@@ -239,7 +241,7 @@ async fn server_killed_during_a_server_streaming_call() {
 /// Read a response stream to its end, each message within `PROMPT` and from server
 /// `server_id`; the number of messages.
 async fn read_all_from(
-    responses: &mut h2grpc::Streaming<h2grpc::pb::demo::Response>,
+    responses: &mut h2grpc::Streaming<h2grpc_demo::pb::Response>,
     what: &str,
     server_id: i64,
 ) -> usize {
@@ -261,7 +263,7 @@ async fn read_all_from(
 async fn open_bidi(
     client: &GrpcDemoClient,
     first: &str,
-) -> h2grpc::Streaming<h2grpc::pb::demo::Response> {
+) -> h2grpc::Streaming<h2grpc_demo::pb::Response> {
     let requests = stream::iter([req(first)]).chain(stream::pending());
     let mut responses =
         tokio::time::timeout(PROMPT, client.bidirectional_streaming_method(requests))
@@ -287,7 +289,7 @@ async fn open_bidi(
 async fn server_killed_during_a_bidi_call() {
     bounded(async {
         let port = free_port();
-        let mut server = DemoServer::start(port, 1).await;
+        let mut server = DemoServer::start(DEMO_SERVER, port, 1).await;
         let client = client_to(server.addr());
         let mut responses = open_bidi(&client, "before the kill").await;
         let killed = Instant::now();
@@ -347,7 +349,7 @@ impl Relay {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_cut_by_a_relay_ends_the_calls_on_it_and_the_channel_reconnects() {
     bounded(async {
-        let server = DemoServer::start(free_port(), 1).await;
+        let server = DemoServer::start(DEMO_SERVER, free_port(), 1).await;
         let relay = Relay::start(server.addr()).await;
         let client = client_to(relay.addr);
         assert_unary_ok(&client, 1, "before").await;
@@ -443,7 +445,7 @@ async fn mixed_call(client: &GrpcDemoClient, n: usize) -> Result<(), Status> {
 
 /// The demo server's five streamed answers, each checked; a wrong answer or count is an error.
 async fn five_answers(
-    s: &mut h2grpc::Streaming<h2grpc::pb::demo::Response>,
+    s: &mut h2grpc::Streaming<h2grpc_demo::pb::Response>,
     what: &str,
 ) -> Result<(), Status> {
     let mut count = 0;
@@ -467,7 +469,7 @@ async fn five_answers(
 async fn calls_across_a_kill_and_a_restart_succeed_or_end_unavailable_and_none_hangs() {
     bounded(async {
         let port = free_port();
-        let mut server = DemoServer::start(port, 1).await;
+        let mut server = DemoServer::start(DEMO_SERVER, port, 1).await;
         let client = client_to(server.addr());
         let phase = Arc::new(AtomicU8::new(BEFORE));
         let stop = Arc::new(AtomicBool::new(false));
@@ -506,7 +508,7 @@ async fn calls_across_a_kill_and_a_restart_succeed_or_end_unavailable_and_none_h
         phase.store(DOWN, Ordering::SeqCst);
         server.kill();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let _server = DemoServer::start(port, 2).await;
+        let _server = DemoServer::start(DEMO_SERVER, port, 2).await;
         phase.store(AFTER, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(1)).await;
         stop.store(true, Ordering::SeqCst);

@@ -4,10 +4,7 @@
 //! [`python::lock_port`] for their whole body. Without the variable they print that they
 //! did not run (and fail under CI=true).
 
-#[path = "support/lock.rs"]
-mod lock;
-#[path = "support/python.rs"]
-mod python;
+use h2grpc_test_support::python;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //!
 //! Include it with `#[path = "support/demo_process.rs"] mod demo_process;`.
 
-#![allow(dead_code)]
+
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -69,8 +69,8 @@ pub struct DemoServer {
 
 impl DemoServer {
     /// Starts the server and waits (asynchronously) until it accepts connections.
-    pub async fn start(port: u16, server_id: i64) -> DemoServer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo-server"));
+    pub async fn start(binary: &str, port: u16, server_id: i64) -> DemoServer {
+        let mut cmd = Command::new(binary);
         cmd.args(["--quiet", "--grace-secs", "1", "--addr"])
             .arg(local(port).to_string())
             .arg("--server-id")

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use futures_util::stream;
 use h2grpc::Status;
-use h2grpc::pb::demo::Request as DemoRequest;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_demo::pb::Request as DemoRequest;
+use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
 
 /// Call demo.GRPCDemo like the official data_transmission client.py.
 #[derive(Parser)]

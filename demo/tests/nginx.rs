@@ -8,14 +8,12 @@
 //! client.py hard-codes localhost:23333, it puts nginx on 127.0.0.1:23333 under
 //! [`python::lock_port`].
 
-#[path = "support/demo_process.rs"]
-mod demo_process;
-#[path = "support/lock.rs"]
-mod lock;
-#[path = "support/nginx.rs"]
-mod nginx;
-#[path = "support/python.rs"]
-mod python;
+use h2grpc_test_support::demo_process;
+use h2grpc_test_support::nginx;
+use h2grpc_test_support::python;
+
+/// The demo server binary under test.
+const DEMO_SERVER: &str = env!("CARGO_BIN_EXE_demo-server");
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,8 +24,8 @@ use std::time::Duration;
 
 use demo_process::{DemoServer, free_port, local};
 use futures_util::stream;
-use h2grpc::pb::demo::Request as DemoRequest;
-use h2grpc::pb::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_demo::pb::Request as DemoRequest;
+use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
 use h2grpc::{Channel, Code, Status};
 use nginx::Nginx;
 use python::LineMatch;
@@ -282,8 +280,8 @@ impl Setup {
         let rt = runtime();
         let (one, two) = rt.block_on(async {
             (
-                DemoServer::start(free_port(), 1).await,
-                DemoServer::start(free_port(), 2).await,
+                DemoServer::start(DEMO_SERVER, free_port(), 1).await,
+                DemoServer::start(DEMO_SERVER, free_port(), 2).await,
             )
         });
         let proxy = Nginx::start(&binary, local(free_port()), &[one.addr(), two.addr()]);
@@ -513,8 +511,8 @@ fn official_python_client_through_nginx() {
     let rt = runtime();
     let (one, two) = rt.block_on(async {
         (
-            DemoServer::start(free_port(), 1).await,
-            DemoServer::start(free_port(), 2).await,
+            DemoServer::start(DEMO_SERVER, free_port(), 1).await,
+            DemoServer::start(DEMO_SERVER, free_port(), 2).await,
         )
     });
     let _port = python::lock_port(EXAMPLE_PORT);

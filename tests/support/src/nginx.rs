@@ -5,7 +5,7 @@
 //!
 //! Include it with `#[path = "support/nginx.rs"] mod nginx;`.
 
-#![allow(dead_code)]
+
 
 use std::fs;
 use std::net::{SocketAddr, TcpStream};

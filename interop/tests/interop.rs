@@ -7,12 +7,8 @@
 //! Peers: `tests/peers/python` (grpcio, pinned, in the venv `tests/support/python.rs`
 //! builds) and `tests/peers/node` (@grpc/grpc-js, pinned, installed with `npm ci`).
 
-#[path = "support/lock.rs"]
-mod lock;
-#[path = "support/node.rs"]
-mod node;
-#[path = "support/python.rs"]
-mod python;
+use h2grpc_test_support::node;
+use h2grpc_test_support::python;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,31 +18,7 @@ use std::time::Duration;
 
 use python::Process;
 
-/// The cases, in the order the clients run them.
-const CASES: [&str; 18] = [
-    "empty_unary",
-    "large_unary",
-    "client_compressed_unary",
-    "server_compressed_unary",
-    "client_streaming",
-    "client_compressed_streaming",
-    "server_streaming",
-    "server_compressed_streaming",
-    "ping_pong",
-    "empty_stream",
-    "cancel_after_begin",
-    "cancel_after_first_response",
-    "timeout_on_sleeping_server",
-    "custom_metadata",
-    "status_code_and_message",
-    "special_status_message",
-    "unimplemented_method",
-    "unimplemented_service",
-];
-
-/// Experimental cases of the descriptions that only our client implements; the peers'
-/// clients show `—` there.
-const OUR_EXTRA_CASES: [&str; 2] = ["rpc_soak", "channel_soak"];
+use h2grpc_interop::{CASES, EXTRA_CASES as OUR_EXTRA_CASES};
 
 const SERVER_START: Duration = Duration::from_secs(60);
 const CLIENT_RUN: Duration = Duration::from_secs(300);

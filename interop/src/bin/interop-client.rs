@@ -6,37 +6,17 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use h2grpc_interop::CASES;
 use futures_util::stream;
-use h2grpc::pb::grpc::testing::test_service_client::TestServiceClient;
-use h2grpc::pb::grpc::testing::unimplemented_service_client::UnimplementedServiceClient;
-use h2grpc::pb::grpc::testing::{
+use h2grpc_interop::pb::test_service_client::TestServiceClient;
+use h2grpc_interop::pb::unimplemented_service_client::UnimplementedServiceClient;
+use h2grpc_interop::pb::{
     BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest,
     StreamingInputCallRequest, StreamingOutputCallRequest,
 };
 use h2grpc::{Channel, Code, CompressionSwitch, Encoding, Request, Status};
 use tokio::sync::mpsc;
 
-/// Every case this client runs, in the order `all` runs them.
-const CASES: &[&str] = &[
-    "empty_unary",
-    "large_unary",
-    "client_compressed_unary",
-    "server_compressed_unary",
-    "client_streaming",
-    "client_compressed_streaming",
-    "server_streaming",
-    "server_compressed_streaming",
-    "ping_pong",
-    "empty_stream",
-    "cancel_after_begin",
-    "cancel_after_first_response",
-    "timeout_on_sleeping_server",
-    "custom_metadata",
-    "status_code_and_message",
-    "special_status_message",
-    "unimplemented_method",
-    "unimplemented_service",
-];
 
 /// Run interop cases against a grpc.testing.TestService server.
 #[derive(Parser)]
@@ -138,7 +118,7 @@ fn duplex_request(request_size: usize, response_size: i32) -> StreamingOutputCal
 /// A request stream fed message by message from the test (ping-pong style).
 fn feed<T: Send + 'static>() -> (
     mpsc::Sender<T>,
-    impl futures_core::Stream<Item = T> + Send + 'static,
+    impl h2grpc::Stream<Item = T> + Send + 'static,
 ) {
     let (tx, rx) = mpsc::channel(4);
     (
@@ -277,7 +257,7 @@ impl Cases {
         expected: i32,
     ) -> CaseResult
     where
-        S: futures_core::Stream<Item = StreamingInputCallRequest> + Send + 'static,
+        S: h2grpc::Stream<Item = StreamingInputCallRequest> + Send + 'static,
     {
         let response = ok(
             self.test.streaming_input_call(request).await,
