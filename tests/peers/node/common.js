@@ -13,9 +13,9 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
-const PROTO_DIR = path.join(REPO_ROOT, 'proto');
+const PROTO_DIR = path.join(REPO_ROOT, 'interop', 'proto');
 
-/** Loads grpc/testing/test.proto (and its imports) from the repo's proto/ directory. */
+/** Loads grpc/testing/test.proto (and its imports) from interop/proto. */
 function loadTestingPackage() {
   const definition = protoLoader.loadSync('grpc/testing/test.proto', {
     includeDirs: [PROTO_DIR],
