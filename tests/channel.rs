@@ -5,56 +5,13 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::*;
 use common::demo::grpc_demo_client::GrpcDemoClient;
+use common::*;
 use h2grpc::{Channel, Code, Server};
-use tokio::io::copy_bidirectional;
+use h2grpc_test_support::relay::Relay;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-
-/// A TCP relay in front of `backend` that can cut every connection it carries.
-struct Relay {
-    addr: SocketAddr,
-    cut: watch::Sender<u64>,
-    refuse: Arc<AtomicBool>,
-}
-
-impl Relay {
-    async fn start(backend: SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (cut, cuts) = watch::channel(0u64);
-        let refuse = Arc::new(AtomicBool::new(false));
-        let refusing = refuse.clone();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if refusing.load(Ordering::SeqCst) {
-                    continue; // dropped at once
-                }
-                let mut cuts = cuts.clone();
-                cuts.mark_unchanged();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Relay { addr, cut, refuse }
-    }
-
-    fn cut_all(&self) {
-        self.cut.send_modify(|n| *n += 1);
-    }
-}
 
 #[tokio::test]
 async fn calls_in_flight_on_a_cut_connection_end_unavailable_and_the_next_call_reconnects() {
@@ -109,12 +66,12 @@ async fn a_channel_whose_server_is_gone_fails_unavailable_then_recovers_when_it_
         let relay = Relay::start(addr).await;
         let client = GrpcDemoClient::new(Channel::lazy(relay.addr.to_string()).unwrap());
         client.simple_method(req("echo:1")).await.unwrap();
-        relay.refuse.store(true, Ordering::SeqCst);
+        relay.refuse(true);
         relay.cut_all();
         tokio::time::sleep(Duration::from_millis(50)).await;
         let err = client.simple_method(req("echo:2")).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-        relay.refuse.store(false, Ordering::SeqCst);
+        relay.refuse(false);
         assert_eq!(
             client
                 .simple_method(req("echo:3"))
@@ -243,7 +200,7 @@ async fn calls_work_over_an_in_memory_duplex() {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
         let server = Server::new().add_service(
-            common::demo::grpc_demo_server::GrpcDemoServer::new(TestService { events: tx }),
+            common::demo::grpc_demo_server::GrpcDemoServer::new(TestService::new(tx)),
         );
         tokio::spawn(async move { server.serve_io(server_io).await });
         let channel = Channel::builder("in-memory:1")

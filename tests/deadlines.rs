@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use h2grpc::{Code, Request};
+use h2grpc_test_support::lpm;
 
 #[tokio::test]
 async fn client_deadline_expires_while_the_handler_sleeps() {
@@ -102,7 +103,7 @@ async fn server_enforces_the_grpc_timeout_it_receives() {
             .body(())
             .unwrap();
         let started = Instant::now();
-        let response = raw_request(server.addr, head, &lpm(&req("sleep:10000"))).await;
+        let response = raw_request(server.addr, head, &lpm::encode(&req("sleep:10000"))).await;
         assert_eq!(response.status, 200);
         assert_eq!(response.grpc_status(), Some(Code::DeadlineExceeded));
         assert!(

@@ -5,7 +5,7 @@
 //!
 //! Requests a well-behaved client could still send go through the `h2` crate's client;
 //! what it refuses to send (streams past the limit, floods, resets by the thousand,
-//! garbage) is written as raw frames on a TCP socket.
+//! garbage) is written as raw frames on a TCP socket (the kit's `raw` module).
 //!
 //! Memory: the test process is the server and the client at once, so the resident set
 //! size (`VmRSS` in `/proc/self/status`) read before and after an attack bounds both.
@@ -18,19 +18,18 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use common::demo::grpc_demo_client::GrpcDemoClient;
 use common::*;
 use h2grpc::compression::{Encoding, compress};
-use common::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc::server::DEFAULT_HANDSHAKE_TIMEOUT;
 use h2grpc::{Code, Request, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use h2grpc_test_support::lpm;
+use h2grpc_test_support::raw::*;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
 const CLIENT_STREAMING: &str = "/demo.GRPCDemo/ClientStreamingMethod";
@@ -72,227 +71,6 @@ fn assert_memory_bounded(before: u64, what: &str) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Raw HTTP/2: frames written and read as bytes.
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const RST_STREAM: u8 = 0x3;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const WINDOW_UPDATE: u8 = 0x8;
-const CONTINUATION: u8 = 0x9;
-
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-
-const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
-
-/// One frame as read off the wire.
-#[derive(Debug)]
-struct Frame {
-    kind: u8,
-    flags: u8,
-    stream: u32,
-    payload: Bytes,
-}
-
-impl Frame {
-    /// The error code of an RST_STREAM or GOAWAY frame.
-    fn error_code(&self) -> h2::Reason {
-        let at = if self.kind == GOAWAY { 4 } else { 0 };
-        let code = u32::from_be_bytes(self.payload[at..at + 4].try_into().unwrap());
-        h2::Reason::from(code)
-    }
-
-    /// The debug data of a GOAWAY frame.
-    fn debug_data(&self) -> String {
-        String::from_utf8_lossy(&self.payload[8..]).into_owned()
-    }
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut out = Vec::with_capacity(9 + payload.len());
-    out.extend_from_slice(&len.to_be_bytes()[1..]);
-    out.push(kind);
-    out.push(flags);
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-/// An HPACK integer with an `n`-bit prefix, the first byte's other bits set to `flags`.
-fn hpack_int(out: &mut Vec<u8>, n: u32, flags: u8, value: usize) {
-    let max = (1usize << n) - 1;
-    if value < max {
-        out.push(flags | value as u8);
-        return;
-    }
-    out.push(flags | max as u8);
-    let mut rest = value - max;
-    while rest >= 128 {
-        out.push((rest % 128) as u8 | 0x80);
-        rest /= 128;
-    }
-    out.push(rest as u8);
-}
-
-/// A header block of literal fields without indexing (no Huffman, no table): valid HPACK
-/// that needs no encoder state.
-fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, value) in fields {
-        out.push(0x00);
-        hpack_int(&mut out, 7, 0, name.len());
-        out.extend_from_slice(name.as_bytes());
-        hpack_int(&mut out, 7, 0, value.len());
-        out.extend_from_slice(value.as_bytes());
-    }
-    out
-}
-
-/// A HEADERS frame opening a well-formed gRPC request on `stream`.
-fn request_headers(stream: u32, path: &str, end_stream: bool) -> Vec<u8> {
-    let block = hpack(&[
-        (":method", "POST"),
-        (":scheme", "http"),
-        (":path", path),
-        (":authority", "localhost"),
-        ("content-type", "application/grpc"),
-        ("te", "trailers"),
-    ]);
-    let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
-    frame(HEADERS, flags, stream, &block)
-}
-
-fn rst_stream(stream: u32, reason: h2::Reason) -> Vec<u8> {
-    frame(RST_STREAM, 0, stream, &u32::from(reason).to_be_bytes())
-}
-
-/// A raw HTTP/2 client connection.
-struct RawConn {
-    read: OwnedReadHalf,
-    write: Option<OwnedWriteHalf>,
-    buf: BytesMut,
-}
-
-impl RawConn {
-    /// Connect and write `first` (the preface, or garbage in its place).
-    async fn connect(addr: SocketAddr, first: &[u8]) -> RawConn {
-        let socket = TcpStream::connect(addr).await.expect("connect");
-        let (read, mut write) = socket.into_split();
-        write.write_all(first).await.expect("write");
-        RawConn {
-            read,
-            write: Some(write),
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// Connect, send the preface and an empty SETTINGS, wait for the server's SETTINGS
-    /// and acknowledge them; returns the connection and the server's settings.
-    async fn handshake(addr: SocketAddr) -> (RawConn, Vec<(u16, u32)>) {
-        let first = [PREFACE, &frame(SETTINGS, 0, 0, &[])].concat();
-        let mut conn = RawConn::connect(addr, &first).await;
-        let settings = conn
-            .expect_frame("the server's SETTINGS", |f| {
-                f.kind == SETTINGS && f.flags & ACK == 0
-            })
-            .await;
-        let settings = settings
-            .payload
-            .chunks(6)
-            .map(|s| {
-                (
-                    u16::from_be_bytes([s[0], s[1]]),
-                    u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
-                )
-            })
-            .collect();
-        conn.send(&frame(SETTINGS, ACK, 0, &[])).await;
-        (conn, settings)
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        let write = self.write.as_mut().expect("writer taken");
-        write.write_all(bytes).await.expect("write");
-    }
-
-    /// The next frame, or `None` once the server closed the connection (or reset it).
-    async fn next_frame(&mut self) -> Option<Frame> {
-        loop {
-            if self.buf.len() >= 9 {
-                let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
-                if self.buf.len() >= 9 + len {
-                    let head = self.buf.split_to(9);
-                    let payload = self.buf.split_to(len).freeze();
-                    return Some(Frame {
-                        kind: head[3],
-                        flags: head[4],
-                        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]])
-                            & 0x7fff_ffff,
-                        payload,
-                    });
-                }
-            }
-            match self.read.read_buf(&mut self.buf).await {
-                Ok(0) | Err(_) => return None,
-                Ok(_) => {}
-            }
-        }
-    }
-
-    /// Read frames until one matches `want`; fails if the connection ends first.
-    async fn expect_frame(&mut self, what: &str, want: impl Fn(&Frame) -> bool) -> Frame {
-        let mut seen = Vec::new();
-        loop {
-            match self.next_frame().await {
-                Some(f) if want(&f) => return f,
-                Some(f) => seen.push((f.kind, f.flags, f.stream)),
-                None => panic!(
-                    "connection ended before {what}; frames seen (type, flags, stream): {seen:?}"
-                ),
-            }
-        }
-    }
-
-    /// Every frame until the server closes the connection.
-    async fn frames_until_closed(&mut self) -> Vec<Frame> {
-        let mut frames = Vec::new();
-        while let Some(f) = self.next_frame().await {
-            frames.push(f);
-        }
-        frames
-    }
-}
-
-/// Write `unit` over and over (up to `total` bytes) without ever reading; counts what
-/// got written. The task ends when the server closes or `total` is reached.
-fn flood(
-    write: OwnedWriteHalf,
-    unit: Vec<u8>,
-    total: usize,
-) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
-    let written = Arc::new(AtomicUsize::new(0));
-    let count = written.clone();
-    let task = tokio::spawn(async move {
-        let mut write = write;
-        let batch: Vec<u8> = unit.repeat((64 * 1024 / unit.len()).max(1));
-        while count.load(Ordering::Relaxed) < total {
-            if write.write_all(&batch).await.is_err() {
-                return;
-            }
-            count.fetch_add(batch.len(), Ordering::Relaxed);
-        }
-    });
-    (written, task)
-}
-
-// ---------------------------------------------------------------------------------------
 // Malformed gRPC requests, through the h2 client.
 
 /// What a request must get back.
@@ -325,18 +103,11 @@ fn case(name: &'static str, body: Vec<u8>, answer: Answer) -> Case {
     }
 }
 
-fn prefixed(flag: u8, declared_len: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![flag];
-    out.extend_from_slice(&declared_len.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 /// `payload` gzip-compressed, as one message with the compressed flag.
 fn gzip_message(payload: &[u8]) -> Vec<u8> {
     let mut compressed = BytesMut::new();
     compress(Encoding::Gzip, payload, &mut compressed).unwrap();
-    prefixed(1, compressed.len() as u32, &compressed)
+    lpm::compressed(&compressed)
 }
 
 /// Each malformed request, through the h2 client, gets the exact answer named in its row
@@ -349,7 +120,7 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
     bounded(async {
         let server = TestServer::start().await;
         let before = rss_bytes();
-        let ok = lpm(&req("echo:x"));
+        let ok = lpm::encode(&req("echo:x"));
         let cases = vec![
             Case {
                 headers: vec![("content-type", "text/plain")],
@@ -408,7 +179,7 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
             },
             case(
                 "length prefix of 4 GiB",
-                prefixed(0, u32::MAX, b"abc"),
+                lpm::prefixed(0, u32::MAX, b"abc"),
                 Answer::Grpc(Code::ResourceExhausted),
             ),
             case(
@@ -419,25 +190,25 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
             case("truncated prefix", vec![0, 0], Answer::Grpc(Code::Internal)),
             case(
                 "compressed flag without grpc-encoding",
-                prefixed(1, 3, b"abc"),
+                lpm::prefixed(1, 3, b"abc"),
                 Answer::Grpc(Code::Internal),
             ),
             Case {
                 headers: vec![("grpc-encoding", "identity")],
                 ..case(
                     "compressed flag with grpc-encoding identity",
-                    prefixed(1, 3, b"abc"),
+                    lpm::prefixed(1, 3, b"abc"),
                     Answer::Grpc(Code::Internal),
                 )
             },
             case(
                 "compressed flag 2",
-                prefixed(2, 3, b"abc"),
+                lpm::prefixed(2, 3, b"abc"),
                 Answer::Grpc(Code::Internal),
             ),
             case(
                 "compressed flag 0xff",
-                prefixed(0xff, 3, b"abc"),
+                lpm::prefixed(0xff, 3, b"abc"),
                 Answer::Grpc(Code::Internal),
             ),
             Case {
@@ -462,7 +233,7 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
                 headers: vec![("grpc-encoding", "gzip")],
                 ..case(
                     "corrupt gzip",
-                    prefixed(1, 8, b"\x1f\x8b\x08\x00junk"),
+                    lpm::prefixed(1, 8, b"\x1f\x8b\x08\x00junk"),
                     Answer::Grpc(Code::Internal),
                 )
             },
@@ -476,7 +247,7 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
             },
             case(
                 "invalid protobuf",
-                prefixed(0, 3, b"\xff\xff\xff"),
+                lpm::prefixed(0, 3, b"\xff\xff\xff"),
                 Answer::Grpc(Code::Internal),
             ),
             // statuscodes.md: "Request cardinality violation (method requires exactly one
@@ -495,7 +266,7 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
                 path: SERVER_STREAMING,
                 ..case(
                     "two messages for a server-streaming method",
-                    [lpm(&req("count:1")), lpm(&req("count:1"))].concat(),
+                    [lpm::encode(&req("count:1")), lpm::encode(&req("count:1"))].concat(),
                     Answer::Grpc(Code::Unimplemented),
                 )
             },
@@ -530,7 +301,7 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
                 headers: vec![("x-req-bin", "!!not base64!!")],
                 ..case(
                     "bad base64 in a -bin header",
-                    lpm(&req("metadata")),
+                    lpm::encode(&req("metadata")),
                     Answer::Grpc(Code::Internal),
                 )
             },
@@ -614,7 +385,7 @@ async fn a_20_kib_header_gets_http_431_and_the_connection_survives() {
             .header("x-big", big.as_str())
             .body(())
             .unwrap();
-        let response = raw_request(server.addr, head, &lpm(&req("echo:x"))).await;
+        let response = raw_request(server.addr, head, &lpm::encode(&req("echo:x"))).await;
         assert_eq!(response.status, 431);
         assert!(response.headers.get("grpc-status").is_none());
 
@@ -664,7 +435,7 @@ async fn a_1_mib_header_gets_goaway_enhance_your_calm() {
             wire.extend(frame(kind, flags, 1, piece));
         }
         let len = wire.len();
-        let (_, writer) = flood(conn.write.take().unwrap(), wire, len);
+        let (_, writer) = flood(conn.take_writer(), wire, len);
         let goaway = conn.expect_frame("GOAWAY", |f| f.kind == GOAWAY).await;
         assert_eq!(goaway.error_code(), h2::Reason::ENHANCE_YOUR_CALM);
         assert_eq!(goaway.debug_data(), "too_many_continuations");
@@ -705,7 +476,7 @@ async fn streams_past_max_concurrent_streams_get_refused_stream() {
         assert_eq!(refused.stream, 9);
         assert_eq!(refused.error_code(), h2::Reason::REFUSED_STREAM);
         // Stream 1 finishes normally: HEADERS, DATA, trailers.
-        let message = lpm(&req("one"));
+        let message = lpm::encode(&req("one"));
         conn.send(&frame(DATA, END_STREAM, 1, &message)).await;
         conn.expect_frame("stream 1's trailers", |f| {
             f.stream == 1 && f.kind == HEADERS && f.flags & END_STREAM != 0
@@ -713,7 +484,7 @@ async fn streams_past_max_concurrent_streams_get_refused_stream() {
         .await;
         // Its slot takes a unary call.
         conn.send(&request_headers(11, UNARY, false)).await;
-        conn.send(&frame(DATA, END_STREAM, 11, &lpm(&req("echo:x"))))
+        conn.send(&frame(DATA, END_STREAM, 11, &lpm::encode(&req("echo:x"))))
             .await;
         let mut got_message = false;
         loop {
@@ -806,7 +577,7 @@ async fn rapid_reset_gets_goaway_enhance_your_calm() {
             attack.extend(request_headers(stream, UNARY, false));
             attack.extend(rst_stream(stream, h2::Reason::CANCEL));
         }
-        let write = conn.write.take().unwrap();
+        let write = conn.take_writer();
         let (_, writer) = flood(write, attack.clone(), attack.len());
         let goaway = conn.expect_frame("GOAWAY", |f| f.kind == GOAWAY).await;
         assert_eq!(goaway.error_code(), h2::Reason::ENHANCE_YOUR_CALM);
@@ -841,7 +612,7 @@ async fn streams_reset_after_acceptance_are_cancelled_and_forgotten() {
             let head = grpc_head(server.addr, SERVER_STREAMING).body(()).unwrap();
             let (response, mut stream) = send.send_request(head, false).unwrap();
             stream
-                .send_data(Bytes::from(lpm(&req("forever"))), true)
+                .send_data(Bytes::from(lpm::encode(&req("forever"))), true)
                 .unwrap();
             // Response headers: the handler has run and its stream is being served.
             let response = response.await.expect("response headers");
@@ -856,7 +627,7 @@ async fn streams_reset_after_acceptance_are_cancelled_and_forgotten() {
         let head = grpc_head(server.addr, UNARY).body(()).unwrap();
         let (response, mut stream) = send.send_request(head, false).unwrap();
         stream
-            .send_data(Bytes::from(lpm(&req("echo:x"))), true)
+            .send_data(Bytes::from(lpm::encode(&req("echo:x"))), true)
             .unwrap();
         let response = response.await.expect("answered after the resets");
         assert_eq!(response.status(), 200);
@@ -889,7 +660,7 @@ async fn unread_flood_is_held_by_back_pressure(what: &str, one: Vec<u8>) {
         let before = rss_bytes();
         let (mut conn, _) = RawConn::handshake(server.addr).await;
         const TOTAL: usize = 256 * 1024 * 1024;
-        let (written, writer) = flood(conn.write.take().unwrap(), one, TOTAL);
+        let (written, writer) = flood(conn.take_writer(), one, TOTAL);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let written = written.load(Ordering::Relaxed);
         eprintln!(
@@ -922,7 +693,7 @@ async fn ping_flood_that_is_read_gets_every_ack_in_order() {
             pings.extend(frame(PING, 0, 0, &i.to_be_bytes()));
         }
         let len = pings.len();
-        let (_, writer) = flood(conn.write.take().unwrap(), pings, len);
+        let (_, writer) = flood(conn.take_writer(), pings, len);
         let mut next = 0u64;
         while next < PINGS {
             let ack = conn.expect_frame("a PING ACK", |f| f.kind == PING).await;
@@ -957,7 +728,7 @@ async fn settings_flood_that_is_read_gets_every_ack() {
         const FLOOD: usize = 50_000;
         let settings = frame(SETTINGS, 0, 0, &[0, 2, 0, 0, 0, 0]).repeat(FLOOD);
         let len = settings.len();
-        let (_, writer) = flood(conn.write.take().unwrap(), settings, len);
+        let (_, writer) = flood(conn.take_writer(), settings, len);
         for _ in 0..FLOOD {
             let ack = conn
                 .expect_frame("a SETTINGS ACK", |f| f.kind == SETTINGS)
@@ -1194,7 +965,7 @@ async fn a_client_that_never_reads_does_not_make_the_server_buffer_its_stream() 
         let head = grpc_head(server.addr, SERVER_STREAMING).body(()).unwrap();
         let (big, mut stream) = send.send_request(head, false).unwrap();
         stream
-            .send_data(Bytes::from(lpm(&req("big:1048576:256"))), true)
+            .send_data(Bytes::from(lpm::encode(&req("big:1048576:256"))), true)
             .unwrap();
         let big = big.await.expect("response headers");
         assert_eq!(big.status(), 200);
@@ -1206,7 +977,7 @@ async fn a_client_that_never_reads_does_not_make_the_server_buffer_its_stream() 
         let head = grpc_head(server.addr, UNARY).body(()).unwrap();
         let (response, mut stream) = send.send_request(head, false).unwrap();
         stream
-            .send_data(Bytes::from(lpm(&req("echo:beside"))), true)
+            .send_data(Bytes::from(lpm::encode(&req("echo:beside"))), true)
             .unwrap();
         let mut body = response.await.unwrap().into_body();
         let mut data = Vec::new();
@@ -1217,7 +988,7 @@ async fn a_client_that_never_reads_does_not_make_the_server_buffer_its_stream() 
         }
         let trailers = body.trailers().await.unwrap().expect("trailers");
         assert_eq!(trailers.get("grpc-status").unwrap(), "0");
-        let reply: common::demo::Response = prost::Message::decode(&data[5..]).unwrap();
+        let reply: common::demo::Response = prost::Message::decode(lpm::payload(&data)).unwrap();
         assert_eq!(reply.response_data, "beside");
 
         assert_serves(server.addr).await;

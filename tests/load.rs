@@ -9,17 +9,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::req;
-use futures_util::stream;
 use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
-use common::demo::{Request as DemoRequest, Response as DemoResponse};
-use h2grpc::{Channel, Request, Response, ResponseStream, Server, Status, Streaming};
-use tokio::sync::{Barrier, oneshot};
+use common::{ClientStreamReply, Gate, TestServer, req};
+use futures_util::stream;
+use h2grpc::{Channel, Server, Status};
 use tokio::task::JoinSet;
 
 /// Client connections, one `Channel` each.
@@ -83,94 +78,6 @@ fn established_on_port(port: u16) -> Option<usize> {
     )
 }
 
-fn reply(text: String) -> DemoResponse {
-    DemoResponse {
-        server_id: 9,
-        response_data: text,
-    }
-}
-
-/// A `demo.GRPCDemo` whose every handler, once it has its request, waits until
-/// [`TOTAL_CALLS`] handlers are waiting, then answers.
-struct GatedService {
-    gate: Arc<Barrier>,
-    arrived: Arc<AtomicUsize>,
-}
-
-impl GatedService {
-    async fn wait_for_all(&self) {
-        self.arrived.fetch_add(1, Ordering::SeqCst);
-        self.gate.wait().await;
-    }
-}
-
-impl GrpcDemo for GatedService {
-    async fn simple_method(
-        &self,
-        request: Request<DemoRequest>,
-    ) -> Result<Response<DemoResponse>, Status> {
-        let text = request.into_message().request_data;
-        self.wait_for_all().await;
-        Ok(Response::new(reply(format!("unary {text}"))))
-    }
-
-    async fn client_streaming_method(
-        &self,
-        request: Request<Streaming<DemoRequest>>,
-    ) -> Result<Response<DemoResponse>, Status> {
-        let mut requests = request.into_message();
-        let mut texts = Vec::new();
-        while let Some(r) = requests.message().await? {
-            texts.push(r.request_data);
-        }
-        self.wait_for_all().await;
-        Ok(Response::new(reply(format!(
-            "{} messages: {}",
-            texts.len(),
-            texts.join(",")
-        ))))
-    }
-
-    async fn server_streaming_method(
-        &self,
-        request: Request<DemoRequest>,
-    ) -> Result<Response<ResponseStream<DemoResponse>>, Status> {
-        // `N:ID`: N messages `ID:0` .. `ID:N-1`.
-        let text = request.into_message().request_data;
-        let (n, id) = text
-            .split_once(':')
-            .ok_or_else(|| Status::invalid_argument(format!("bad request {text:?}")))?;
-        let n: usize = n
-            .parse()
-            .map_err(|_| Status::invalid_argument(format!("bad count in {text:?}")))?;
-        let id = id.to_owned();
-        self.wait_for_all().await;
-        let messages: Vec<_> = (0..n).map(|i| Ok(reply(format!("{id}:{i}")))).collect();
-        Ok(Response::new(Box::pin(stream::iter(messages))))
-    }
-
-    async fn bidirectional_streaming_method(
-        &self,
-        request: Request<Streaming<DemoRequest>>,
-    ) -> Result<Response<ResponseStream<DemoResponse>>, Status> {
-        let mut requests = request.into_message();
-        // The stream is open on both sides once the first request is here.
-        let first = requests.message().await?;
-        self.wait_for_all().await;
-        let first = stream::iter(first.map(|r| Ok(reply(format!("echo {}", r.request_data)))));
-        let rest = stream::unfold(requests, |mut requests| async move {
-            match requests.message().await {
-                Ok(Some(r)) => Some((Ok(reply(format!("echo {}", r.request_data))), requests)),
-                Ok(None) => None,
-                Err(status) => Some((Err(status), requests)),
-            }
-        });
-        Ok(Response::new(Box::pin(futures_util::StreamExt::chain(
-            first, rest,
-        ))))
-    }
-}
-
 /// The kinds of call, by position on a connection: 4 unary, 3 server streaming,
 /// 2 client streaming, 1 bidirectional.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,18 +105,18 @@ async fn one_call(client: GrpcDemoClient, conn: usize, slot: usize) -> Result<Ki
     match kind {
         Kind::Unary => {
             let answer = client
-                .simple_method(req(id.clone()))
+                .simple_method(req(format!("echo:{id}")))
                 .await
                 .map_err(|s| fail("call", s))?;
             let got = &answer.message().response_data;
-            if *got != format!("unary {id}") {
+            if *got != id {
                 return Err(format!("{id} unary: wrong answer {got:?}"));
             }
         }
         Kind::ServerStreaming => {
             let n = 1 + (conn + slot) % 5;
             let mut responses = client
-                .server_streaming_method(req(format!("{n}:{id}")))
+                .server_streaming_method(req(format!("count:{n}:{id}")))
                 .await
                 .map_err(|s| fail("call", s))?
                 .into_message();
@@ -285,21 +192,15 @@ async fn a_thousand_connections_carry_ten_thousand_concurrent_calls() {
          {NEEDED_FDS}: raise it (ulimit -n) before running"
     );
     let started = Instant::now();
-    let gate = Arc::new(Barrier::new(TOTAL_CALLS));
-    let arrived = Arc::new(AtomicUsize::new(0));
-    let listening = Server::new()
-        .add_service(GrpcDemoServer::new(GatedService {
-            gate,
-            arrived: arrived.clone(),
-        }))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listening.local_addrs()[0];
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(listening.serve_with_shutdown(async {
-        let _ = stopped.await;
-    }));
+    // Every handler, once it has its request, waits until all the calls are in theirs.
+    let gate = Gate::new(TOTAL_CALLS);
+    let server = TestServer::start_service(Server::new(), |service| {
+        service
+            .gated(gate.clone())
+            .client_streams(ClientStreamReply::Texts)
+    })
+    .await;
+    let addr = server.addr;
 
     let body = async {
         let clients = connect_all(addr).await;
@@ -324,12 +225,12 @@ async fn a_thousand_connections_carry_ten_thousand_concurrent_calls() {
                 // Dropping the JoinSet aborts the other calls.
                 Err(e) => panic!(
                     "a call failed ({} of {TOTAL_CALLS} had reached the server): {e}",
-                    arrived.load(Ordering::SeqCst)
+                    gate.arrived()
                 ),
             }
         }
         assert_eq!(done.values().sum::<usize>(), TOTAL_CALLS, "{done:?}");
-        assert_eq!(arrived.load(Ordering::SeqCst), TOTAL_CALLS);
+        assert_eq!(gate.arrived(), TOTAL_CALLS);
         eprintln!(
             "{CONNECTIONS} connections in {connected_in:.1?}; {TOTAL_CALLS} concurrent calls OK \
              ({done:?}); {:.1?} in all; open-file limit {fd_limit}",
@@ -340,13 +241,10 @@ async fn a_thousand_connections_carry_ten_thousand_concurrent_calls() {
     if tokio::time::timeout(OVERALL_TIMEOUT, body).await.is_err() {
         panic!(
             "not done within {OVERALL_TIMEOUT:?}: {} of {TOTAL_CALLS} calls had reached the server",
-            arrived.load(Ordering::SeqCst)
+            gate.arrived()
         );
     }
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), server)
+    tokio::time::timeout(Duration::from_secs(30), server.shutdown())
         .await
-        .expect("server did not shut down")
-        .expect("server task")
-        .expect("serve");
+        .expect("server did not shut down");
 }

@@ -8,18 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use common::demo::grpc_demo_client::GrpcDemoClient;
 use common::*;
 use h2grpc::Code;
-use common::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::lpm;
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
-
-fn frame(flag: u8, declared_len: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![flag];
-    out.extend_from_slice(&declared_len.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
 
 #[tokio::test]
 async fn non_grpc_requests_get_http_errors() {
@@ -55,7 +49,7 @@ async fn errors_before_any_message_are_trailers_only() {
         let head = grpc_head(server.addr, "/demo.GRPCDemo/Nope")
             .body(())
             .unwrap();
-        let response = raw_request(server.addr, head, &lpm(&req("x"))).await;
+        let response = raw_request(server.addr, head, &lpm::encode(&req("x"))).await;
         assert_eq!(response.status, 200);
         assert_eq!(
             response.headers.get("content-type").unwrap(),
@@ -84,18 +78,18 @@ type Case = (
 async fn malformed_requests_get_precise_statuses_and_the_server_keeps_serving() {
     bounded(async {
         let server = TestServer::start().await;
-        let ok = lpm(&req("echo:x"));
+        let ok = lpm::encode(&req("echo:x"));
         let cases: Vec<Case> = vec![
             (
                 "declared length of 4 GiB",
                 vec![],
-                frame(0, u32::MAX, b"abc"),
+                lpm::prefixed(0, u32::MAX, b"abc"),
                 Code::ResourceExhausted,
             ),
             (
                 "over the 4 MiB limit",
                 vec![],
-                frame(0, 4 * 1024 * 1024 + 1, b""),
+                lpm::prefixed(0, 4 * 1024 * 1024 + 1, b""),
                 Code::ResourceExhausted,
             ),
             (
@@ -108,14 +102,19 @@ async fn malformed_requests_get_precise_statuses_and_the_server_keeps_serving() 
             (
                 "compressed flag, no encoding",
                 vec![],
-                frame(1, 3, b"abc"),
+                lpm::prefixed(1, 3, b"abc"),
                 Code::Internal,
             ),
-            ("flag 2", vec![], frame(2, 3, b"abc"), Code::Internal),
+            (
+                "flag 2",
+                vec![],
+                lpm::prefixed(2, 3, b"abc"),
+                Code::Internal,
+            ),
             (
                 "invalid protobuf",
                 vec![],
-                frame(0, 3, b"\xff\xff\xff"),
+                lpm::prefixed(0, 3, b"\xff\xff\xff"),
                 Code::Internal,
             ),
             (
@@ -196,19 +195,23 @@ async fn a_message_may_span_data_frames_and_frames_may_hold_several() {
             .body(())
             .unwrap();
         let (response, mut stream) = send.send_request(head, false).unwrap();
-        let wire: Vec<u8> = (0..10).flat_map(|i| lpm(&req(format!("msg{i}")))).collect();
+        let wire: Vec<u8> = (0..10)
+            .flat_map(|i| lpm::encode(&req(format!("msg{i}"))))
+            .collect();
         // Odd-sized DATA frames: messages split across frames and several per frame.
         for chunk in wire.chunks(7) {
             stream
                 .send_data(Bytes::copy_from_slice(chunk), false)
                 .unwrap();
         }
-        stream.send_data(Bytes::from(lpm(&req(""))), false).unwrap();
+        stream
+            .send_data(Bytes::from(lpm::encode(&req(""))), false)
+            .unwrap();
         stream.send_data(Bytes::new(), true).unwrap();
         let response = response.await.unwrap();
         let mut body = response.into_body();
         let data = body.data().await.unwrap().unwrap();
-        let reply: common::demo::Response = prost::Message::decode(&data[5..]).unwrap();
+        let reply: common::demo::Response = prost::Message::decode(lpm::payload(&data)).unwrap();
         assert_eq!(reply.response_data, "count=11 bytes=40");
     })
     .await
@@ -304,14 +307,14 @@ async fn missing_grpc_status_is_unknown() {
     bounded(async {
         let addr = scripted(|mut respond| {
             let mut send = respond.send_response(grpc_response(), false).unwrap();
-            let _ = send.send_data(Bytes::from(lpm(&reply("x"))), false);
+            let _ = send.send_data(Bytes::from(lpm::encode(&reply("x"))), false);
             let _ = send.send_trailers(trailers(&[("x-other", "1")]));
         })
         .await;
         assert_eq!(call(addr).await.unwrap_err().code(), Code::Unknown);
         let addr = scripted(|mut respond| {
             let mut send = respond.send_response(grpc_response(), false).unwrap();
-            let _ = send.send_data(Bytes::from(lpm(&reply("x"))), true);
+            let _ = send.send_data(Bytes::from(lpm::encode(&reply("x"))), true);
         })
         .await;
         assert_eq!(call(addr).await.unwrap_err().code(), Code::Unknown);
@@ -330,7 +333,7 @@ async fn wrong_response_counts_for_a_unary_call_are_errors() {
         assert_eq!(call(addr).await.unwrap_err().code(), Code::Unimplemented);
         let addr = scripted(|mut respond| {
             let mut send = respond.send_response(grpc_response(), false).unwrap();
-            let two = [lpm(&reply("a")), lpm(&reply("b"))].concat();
+            let two = [lpm::encode(&reply("a")), lpm::encode(&reply("b"))].concat();
             let _ = send.send_data(Bytes::from(two), false);
             let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
         })
@@ -394,7 +397,7 @@ async fn a_refused_stream_is_sent_again_transparently() {
                 return;
             }
             let mut send = respond.send_response(grpc_response(), false).unwrap();
-            let _ = send.send_data(Bytes::from(lpm(&reply("second try"))), false);
+            let _ = send.send_data(Bytes::from(lpm::encode(&reply("second try"))), false);
             let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
         })
         .await;

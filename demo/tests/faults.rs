@@ -4,25 +4,23 @@
 //! once the server is back, over a new connection; and a loop of calls across a kill and
 //! a restart loses no call to a hang: each one either succeeds or ends `UNAVAILABLE`.
 
-use h2grpc_test_support::demo_process;
-
-/// The demo server binary under test.
-const DEMO_SERVER: &str = env!("CARGO_BIN_EXE_demo-server");
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use demo_process::{DemoServer, free_port};
 use futures_util::{StreamExt, stream};
+use h2grpc::{Channel, Code, Status};
 use h2grpc_demo::pb::Request as DemoRequest;
 use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
-use h2grpc::{Channel, Code, Status};
-use tokio::io::copy_bidirectional;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, watch};
+use h2grpc_test_support::demo_process::DemoServer;
+use h2grpc_test_support::ports::free_port;
+use h2grpc_test_support::relay::Relay;
+use tokio::sync::Mutex;
+
+/// The demo server binary under test.
+const DEMO_SERVER: &str = env!("CARGO_BIN_EXE_demo-server");
 
 /// How soon a call in flight must end after its server is killed or its connection cut.
 const PROMPT: Duration = Duration::from_secs(5);
@@ -309,41 +307,6 @@ async fn server_killed_during_a_bidi_call() {
         );
     })
     .await
-}
-
-/// A TCP relay in front of `backend` that can cut every connection it carries.
-struct Relay {
-    addr: SocketAddr,
-    cut: watch::Sender<u64>,
-}
-
-impl Relay {
-    async fn start(backend: SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (cut, cuts) = watch::channel(0u64);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut cuts = cuts.clone();
-                cuts.mark_unchanged();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(backend).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Relay { addr, cut }
-    }
-
-    /// Drops both sides of every connection carried now.
-    fn cut_all(&self) {
-        self.cut.send_modify(|n| *n += 1);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

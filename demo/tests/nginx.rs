@@ -3,17 +3,10 @@
 //! through it, calls are spread over both backends, the streaming kinds work, and with
 //! one backend killed mid-run the other keeps serving.
 //!
-//! Needs nginx (Debian package `nginx`); without it the tests print NOT RUN (and fail
-//! under CI=true). The client.py test also needs $GRPC_PYTHON_EXAMPLE_DIR, and since
-//! client.py hard-codes localhost:23333, it puts nginx on 127.0.0.1:23333 under
-//! [`python::lock_port`].
-
-use h2grpc_test_support::demo_process;
-use h2grpc_test_support::nginx;
-use h2grpc_test_support::python;
-
-/// The demo server binary under test.
-const DEMO_SERVER: &str = env!("CARGO_BIN_EXE_demo-server");
+//! Needs nginx (Debian package `nginx`); without it the tests fail, unless
+//! H2GRPC_SKIP_MISSING_PEERS=1 lets them print NOT RUN (see the kit's `missing`). The
+//! client.py test also needs $GRPC_PYTHON_EXAMPLE_DIR and python3, and since client.py
+//! hard-codes localhost:23333, it puts nginx on 127.0.0.1:23333 under [`lock_port`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,14 +15,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use demo_process::{DemoServer, free_port, local};
 use futures_util::stream;
+use h2grpc::{Channel, Code, Status};
 use h2grpc_demo::pb::Request as DemoRequest;
 use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
-use h2grpc::{Channel, Code, Status};
-use nginx::Nginx;
-use python::LineMatch;
+use h2grpc_test_support::demo_process::DemoServer;
+use h2grpc_test_support::nginx::{self, Nginx};
+use h2grpc_test_support::ports::{EXAMPLE_PORT, assert_port_free, free_port, local, lock_port};
+use h2grpc_test_support::process::{self, LineMatch};
+use h2grpc_test_support::python;
 use tokio::sync::{Mutex, oneshot};
+
+/// The demo server binary under test.
+const DEMO_SERVER: &str = env!("CARGO_BIN_EXE_demo-server");
 
 /// client.py's bidirectional call alone takes about 5 s.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,8 +37,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PART_TIMEOUT: Duration = Duration::from_secs(60);
 /// Unary calls made to see them spread over the backends.
 const SPREAD_CALLS: usize = 200;
-/// The port hard-coded in the official client.py.
-const EXAMPLE_PORT: u16 = 23333;
 
 fn req(text: impl Into<String>) -> DemoRequest {
     DemoRequest {
@@ -89,11 +85,11 @@ fn client_lines() -> Vec<String> {
 
 /// Runs `client` to completion and checks it exited 0 and printed [`client_lines`].
 fn check_client_run(name: &str, client: Command, proxy: &Nginx) {
-    let run = python::run_named(name, client, CLIENT_TIMEOUT)
+    let run = process::run_named(name, client, CLIENT_TIMEOUT)
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     let context = format!("{}{}", run.dump(), proxy.dump());
     assert!(run.success(), "{name} failed through nginx\n{context}");
-    python::assert_lines_in_order(
+    process::assert_lines_in_order(
         &format!("{name} stdout"),
         &any_backend(&run.stdout),
         &client_lines(),
@@ -506,7 +502,9 @@ fn official_python_client_through_nginx() {
     let Some(example) = python::example_dir(test) else {
         return;
     };
-    let venv = python::venv();
+    let Some(venv) = python::venv(test) else {
+        return;
+    };
     let stubs = python::generate_stubs(venv, &example, "demo.proto");
     let rt = runtime();
     let (one, two) = rt.block_on(async {
@@ -515,13 +513,9 @@ fn official_python_client_through_nginx() {
             DemoServer::start(DEMO_SERVER, free_port(), 2).await,
         )
     });
-    let _port = python::lock_port(EXAMPLE_PORT);
+    let _port = lock_port(EXAMPLE_PORT);
     let listen: SocketAddr = local(EXAMPLE_PORT);
-    assert!(
-        !python::port_open(listen),
-        "{listen} is already accepting connections; the official client.py hard-codes port \
-         {EXAMPLE_PORT}: stop whatever holds it"
-    );
+    assert_port_free(listen);
     let proxy = Nginx::start(&binary, listen, &[one.addr(), two.addr()]);
     let client = python::python_script(venv, &stubs, &example.join("client.py"));
     check_client_run("client.py", client, &proxy);

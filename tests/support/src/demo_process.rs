@@ -1,63 +1,15 @@
 //! The real `demo-server` binary as a child process for fault and proxy tests: started on
 //! a port of the test's choosing, frozen (SIGSTOP) and killed (SIGKILL) at will, killed
 //! and reaped on drop.
-//!
-//! Include it with `#[path = "support/demo_process.rs"] mod demo_process;`.
 
-
-
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::ports::local;
 
 /// How long a freshly started server has to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Ports below this are never picked (well-known and registered services).
-const LOWEST_PORT: u16 = 10_000;
-/// The port hard-coded by the official Python example, held by its own tests.
-const RESERVED_PORT: u16 = 23_333;
-
-/// The first port of the kernel's ephemeral range (outgoing connections take their local
-/// port from it).
-fn ephemeral_low() -> u16 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32_768)
-}
-
-/// A free 127.0.0.1 port below the ephemeral range, so that no outgoing connection (nor
-/// a client reconnecting to it while its server is down) can take it by chance between a
-/// server's death and its restart. Spread by process id, time and a counter, so parallel
-/// tests do not pick the same one.
-pub fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let high = ephemeral_low().max(LOWEST_PORT + 1_000);
-    let span = u32::from(high - LOWEST_PORT);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        .wrapping_add(std::process::id().wrapping_mul(7_919));
-    for _ in 0..span {
-        let step = u32::from(NEXT.fetch_add(1, Ordering::Relaxed)).wrapping_mul(101);
-        let port = LOWEST_PORT + (seed.wrapping_add(step) % span) as u16;
-        if port == RESERVED_PORT {
-            continue;
-        }
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between {LOWEST_PORT} and {high}");
-}
-
-/// `127.0.0.1:port`.
-pub fn local(port: u16) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
-}
 
 /// A running `demo-server --quiet --addr 127.0.0.1:PORT --server-id ID`.
 pub struct DemoServer {

@@ -2,31 +2,23 @@
 //! to an upstream of backends into a fresh temp dir (pid file, logs and temp paths all
 //! there, so neither root nor a writable /var/lib/nginx is assumed), runs it in the
 //! foreground in its own process group, and kills the whole group on drop.
-//!
-//! Include it with `#[path = "support/nginx.rs"] mod nginx;`.
-
-
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::ports::port_open;
+use crate::process::TempDir;
 
 /// How long nginx has to start listening.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn under_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-        .unwrap_or(false)
-}
-
-/// The nginx binary: `$NGINX` if set, else `nginx` on the PATH or in /usr/sbin. `None`
-/// (after printing that `test` did not run) when there is none; under CI (`CI=true`) a
-/// missing nginx panics instead.
+/// The nginx binary: `$NGINX` if set, else `nginx` on the PATH or in /usr/sbin. Without
+/// one `test` cannot run: [`crate::missing`] decides whether that fails it or this
+/// returns `None`.
 pub fn binary(test: &str) -> Option<PathBuf> {
     let candidates = std::env::var_os("NGINX")
         .map(PathBuf::from)
@@ -46,11 +38,11 @@ pub fn binary(test: &str) -> Option<PathBuf> {
             return Some(c);
         }
     }
-    let how = "install nginx (Debian: `apt-get install -y nginx`) or set NGINX to its binary";
-    if under_ci() {
-        panic!("{test}: nginx not found under CI (CI=true); {how}");
-    }
-    eprintln!("{test}: NOT RUN: nginx not found; to run it, {how}");
+    crate::missing(
+        test,
+        "nginx not found",
+        "install nginx (Debian: `apt-get install -y nginx`) or set NGINX to its binary",
+    );
     None
 }
 
@@ -102,7 +94,7 @@ pub fn config(dir: &Path, listen: SocketAddr, backends: &[SocketAddr]) -> String
 /// A running nginx (master and workers, one process group).
 pub struct Nginx {
     child: Child,
-    dir: PathBuf,
+    dir: TempDir,
     pub listen: SocketAddr,
     reaped: bool,
 }
@@ -111,25 +103,16 @@ impl Nginx {
     /// Writes the config for `listen` and `backends` into a fresh temp dir, starts nginx,
     /// and waits until it accepts connections on `listen`.
     pub fn start(binary: &Path, listen: SocketAddr, backends: &[SocketAddr]) -> Nginx {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "h2grpc-nginx-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let temp = TempDir::new("nginx");
+        let dir = temp.path();
         let conf = dir.join("nginx.conf");
-        fs::write(&conf, config(&dir, listen, backends))
+        fs::write(&conf, config(dir, listen, backends))
             .unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
         let stdout = fs::File::create(dir.join("stdout.log")).expect("create stdout.log");
         let stderr = fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
         let mut cmd = Command::new(binary);
         cmd.arg("-p")
-            .arg(&dir)
+            .arg(dir)
             .arg("-c")
             .arg(&conf)
             .arg("-e")
@@ -145,7 +128,7 @@ impl Nginx {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let mut nginx = Nginx {
             child,
-            dir,
+            dir: temp,
             listen,
             reaped: false,
         };
@@ -164,7 +147,7 @@ impl Nginx {
                     self.dump()
                 );
             }
-            if TcpStream::connect_timeout(&self.listen, Duration::from_millis(200)).is_ok() {
+            if port_open(self.listen) {
                 return;
             }
             if Instant::now() >= deadline {
@@ -178,13 +161,14 @@ impl Nginx {
         }
     }
 
+    /// Its directory: config, pid file, logs, temp paths.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// The config, its stderr and its error log, for failure messages.
     pub fn dump(&self) -> String {
-        let read = |name: &str| fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        let read = |name: &str| fs::read_to_string(self.dir().join(name)).unwrap_or_default();
         format!(
             "==== nginx.conf ====\n{}==== nginx stderr ====\n{}==== nginx error.log ====\n{}==== end of nginx ====\n",
             read("nginx.conf"),
@@ -209,7 +193,7 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // Before its directory goes (the TempDir field is dropped after this).
         self.stop();
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,20 +1,15 @@
 //! The Node interop peer (tests/peers/node: @grpc/grpc-js): installs its pinned packages
 //! with `npm ci` when needed and builds the commands that start its server and client.
-//!
-//! Include it with `#[path = "support/node.rs"] mod node;`. Std only. Each test crate uses a
-//! subset of it, hence the `dead_code` allowance.
-
-
-
-use crate::lock::lock_file;
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::lock::lock_file;
+use crate::process::run_named;
 
 /// The peer's directory, relative to the repo root.
 pub const PEER_DIR: &str = "tests/peers/node";
@@ -27,6 +22,10 @@ const STAMP_HEADER: &str = "h2grpc node peer v1\n";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 const NPM_CI_TIMEOUT: Duration = Duration::from_secs(600);
 const INSTALL_LOCK_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// How to get what the peer runs on.
+const NODE_HOW: &str =
+    "install Node.js (18 or newer) and npm (Debian: `apt-get install -y nodejs npm`)";
 
 /// Environment that would change how node or grpc-js behave: grpc-js honours proxy
 /// variables, and NODE_OPTIONS could preload anything.
@@ -52,19 +51,42 @@ pub struct NodePeer {
     pub node_version: String,
 }
 
-/// The peer under `repo_root`, with its packages installed: `npm ci` runs at most once per
-/// process, and only when node_modules is missing or was installed from other package
-/// files; a lock file under the cargo target dir keeps test processes from installing at
-/// the same time. Panics with the reason when `node` or `npm` is missing or the install
-/// fails.
-pub fn node_peer(repo_root: &Path) -> NodePeer {
-    static PEER: Mutex<Option<Result<NodePeer, String>>> = Mutex::new(None);
+/// Why there is no peer.
+#[derive(Clone)]
+enum PeerError {
+    /// `node` or `npm` is not on this machine.
+    Missing(String),
+    /// Installing or checking the peer failed.
+    Failed(String),
+}
+
+impl From<String> for PeerError {
+    fn from(e: String) -> PeerError {
+        PeerError::Failed(e)
+    }
+}
+
+/// The peer (tests/peers/node under the repo root), with its packages installed: `npm ci`
+/// runs at most once per process, and only when node_modules is missing or was installed
+/// from other package files; a lock file under the cargo target dir keeps test processes
+/// from installing at the same time. Without `node` or `npm` on PATH `test` cannot run:
+/// [`crate::missing`] decides whether that fails it or this returns `None`. A failed
+/// install fails the test.
+pub fn node_peer(test: &str) -> Option<NodePeer> {
+    static PEER: Mutex<Option<Result<NodePeer, PeerError>>> = Mutex::new(None);
     // A test that panicked while holding it left nothing half-done behind the Option.
     let mut slot = PEER.lock().unwrap_or_else(|e| e.into_inner());
-    let result = slot.get_or_insert_with(|| prepare(&repo_root.join(PEER_DIR)));
+    let result = slot
+        .get_or_insert_with(|| prepare(&crate::repo_root().join(PEER_DIR)))
+        .clone();
+    drop(slot);
     match result {
-        Ok(peer) => peer.clone(),
-        Err(e) => panic!("cannot prepare the Node interop peer: {e}"),
+        Ok(peer) => Some(peer),
+        Err(PeerError::Missing(what)) => {
+            crate::missing(test, &what, NODE_HOW);
+            None
+        }
+        Err(PeerError::Failed(e)) => panic!("cannot prepare the Node interop peer: {e}"),
     }
 }
 
@@ -107,7 +129,7 @@ impl NodePeer {
     }
 }
 
-fn prepare(dir: &Path) -> Result<NodePeer, String> {
+fn prepare(dir: &Path) -> Result<NodePeer, PeerError> {
     let node_version = tool_version("node")?;
     tool_version("npm")?;
     for file in [
@@ -117,7 +139,7 @@ fn prepare(dir: &Path) -> Result<NodePeer, String> {
         "interop_client.js",
     ] {
         if !dir.join(file).is_file() {
-            return Err(format!("{} is missing", dir.join(file).display()));
+            return Err(format!("{} is missing", dir.join(file).display()).into());
         }
     }
     let tmp = crate::target_tmp();
@@ -143,14 +165,8 @@ fn prepare(dir: &Path) -> Result<NodePeer, String> {
         for var in ["NODE_OPTIONS", "NODE_PATH"] {
             npm.env_remove(var);
         }
-        let out = run_with_timeout(npm, NPM_CI_TIMEOUT).map_err(|e| format!("npm ci: {e}"))?;
-        if !out.status.is_some_and(|s| s.success()) {
-            return Err(format!(
-                "npm ci in {} failed\n{}",
-                dir.display(),
-                out.dump("npm ci")
-            ));
-        }
+        let out = run_named("npm ci", npm, NPM_CI_TIMEOUT).map_err(|e| format!("npm ci: {e}"))?;
+        out.success_or(&format!("npm ci in {}", dir.display()))?;
         fs::write(&stamp, &wanted).map_err(|e| format!("write {}: {e}", stamp.display()))?;
     }
     Ok(NodePeer {
@@ -171,104 +187,17 @@ fn stamp_text(dir: &Path) -> Result<String, String> {
 }
 
 /// `tool --version`, or why it cannot be run.
-fn tool_version(tool: &str) -> Result<String, String> {
+fn tool_version(tool: &str) -> Result<String, PeerError> {
     let mut cmd = Command::new(tool);
     cmd.arg("--version");
-    let out = match run_with_timeout(cmd, PROBE_TIMEOUT) {
+    let name = format!("{tool} --version");
+    let out = match run_named(&name, cmd, PROBE_TIMEOUT) {
         Ok(out) => out,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(format!(
-                "`{tool}` is not on PATH; the Node interop peer needs Node.js (18 or newer) \
-                 and npm (e.g. `apt-get install nodejs npm`)"
-            ));
+            return Err(PeerError::Missing(format!("`{tool}` is not on PATH")));
         }
-        Err(e) => return Err(format!("cannot run `{tool} --version`: {e}")),
+        Err(e) => return Err(format!("cannot run `{name}`: {e}").into()),
     };
-    if !out.status.is_some_and(|s| s.success()) {
-        return Err(format!(
-            "`{tool} --version` failed\n{}",
-            out.dump(&format!("{tool} --version"))
-        ));
-    }
+    out.success_or(&format!("`{name}`"))?;
     Ok(out.stdout.trim().to_string())
-}
-
-struct Output {
-    /// `None` if it was killed for overrunning its timeout.
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-    timeout: Duration,
-}
-
-impl Output {
-    fn dump(&self, name: &str) -> String {
-        let status = match self.status {
-            Some(s) => s.to_string(),
-            None => format!("killed: still running after {:?}", self.timeout),
-        };
-        format!(
-            "==== {name} ({status}) stdout ====\n{}==== {name} stderr ====\n{}==== end of {name} ====\n",
-            self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `cmd` with stdin closed and its output collected, killing it after `timeout`.
-fn run_with_timeout(mut cmd: Command, timeout: Duration) -> io::Result<Output> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let pump = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let stdout = pump(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = pump(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    // A grandchild still holding the pipes would keep these open: wait boundedly.
-    let collect = |h: thread::JoinHandle<String>| {
-        let until = Instant::now() + Duration::from_secs(5);
-        while !h.is_finished() && Instant::now() < until {
-            thread::sleep(Duration::from_millis(10));
-        }
-        if h.is_finished() {
-            h.join().unwrap_or_default()
-        } else {
-            String::from("(output not collected: the pipe is still open)\n")
-        }
-    };
-    Ok(Output {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-        timeout,
-    })
 }

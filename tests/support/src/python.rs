@@ -1,27 +1,26 @@
-//! Python peers for interop tests: finds the official example, keeps a pinned venv, generates stubs (also for the grpc.testing interop protos), starts the grpcio interop peers of tests/peers/python, runs processes with timeouts, serialises use of fixed ports.
-//!
-//! Include it with `#[path = "support/python.rs"] mod python;`. Each test crate uses a
-//! subset of it, hence the `dead_code` allowance.
+//! The Python peers: the official example "data_transmission" (found through
+//! `GRPC_PYTHON_EXAMPLE_DIR`), a pinned grpcio venv, stubs generated with its
+//! grpc_tools.protoc (also for the grpc.testing interop protos), and the commands that
+//! run Python scripts and the grpcio interop peers of tests/peers/python.
 
-
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::lock::lock_file;
-
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use crate::process::{TempDir, run};
 
 /// Names the directory holding gRPC's examples/python/data_transmission.
 pub const EXAMPLE_DIR_VAR: &str = "GRPC_PYTHON_EXAMPLE_DIR";
 
 /// What the venv gets installed; nothing else is assumed on the machine but `python3`.
 pub const PINS: &[&str] = &["grpcio==1.76.0", "grpcio-tools==1.76.0", "protobuf==6.33.6"];
+
+/// How to get what the venv is built from.
+const PYTHON_HOW: &str = "install Python 3 (3.9 or newer) with its venv module \
+     (Debian: `apt-get install -y python3 python3-venv`)";
 
 /// The files of the official example that the tests need.
 const EXAMPLE_FILES: &[&str] = &["client.py", "server.py", "demo.proto"];
@@ -31,22 +30,11 @@ const PIP_TIMEOUT: Duration = Duration::from_secs(600);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 const PROTOC_TIMEOUT: Duration = Duration::from_secs(60);
 const VENV_LOCK_TIMEOUT: Duration = Duration::from_secs(900);
-const PORT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Where the tests keep state between runs (venv, lock files).
-fn target_tmpdir() -> PathBuf {
-    crate::target_tmp()
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-        .unwrap_or(false)
-}
 
 /// The official example's directory from `GRPC_PYTHON_EXAMPLE_DIR` (relative paths are
-/// taken from the repo root). `None` when the variable is unset, after printing that the
-/// calling test did not run; under CI (`CI=true`) an unset variable panics instead.
+/// taken from the repo root). When the variable is unset, `test` cannot run:
+/// [`crate::missing`] decides whether that fails it or it returns `None`. A directory
+/// without the example's files fails the test.
 pub fn example_dir(test: &str) -> Option<PathBuf> {
     let value = std::env::var_os(EXAMPLE_DIR_VAR).filter(|v| !v.is_empty());
     let Some(value) = value else {
@@ -55,10 +43,7 @@ pub fn example_dir(test: &str) -> Option<PathBuf> {
              (absolute, or relative to the repo root), e.g. \
              `{EXAMPLE_DIR_VAR}=../shared/grpc-python-example cargo test --test python_example`"
         );
-        if under_ci() {
-            panic!("{test}: {EXAMPLE_DIR_VAR} is unset under CI (CI=true); {how}");
-        }
-        eprintln!("{test}: NOT RUN: {EXAMPLE_DIR_VAR} is unset; to run it, {how}");
+        crate::missing(test, &format!("{EXAMPLE_DIR_VAR} is unset"), &how);
         return None;
     };
     let dir = crate::repo_root().join(value);
@@ -83,13 +68,52 @@ pub struct Venv {
     pub version: (u32, u32),
 }
 
+/// Why there is no venv.
+enum VenvError {
+    /// What the venv is built from is not on this machine (python3, its venv module).
+    Missing(String),
+    /// Building it failed.
+    Failed(String),
+}
+
+impl From<String> for VenvError {
+    fn from(e: String) -> VenvError {
+        VenvError::Failed(e)
+    }
+}
+
 /// The shared venv under the cargo target dir, created on first use and reused while its
 /// marker file records the same pins. Guarded against other threads and other processes.
-pub fn venv() -> &'static Venv {
-    static VENV: OnceLock<Result<Venv, String>> = OnceLock::new();
+/// Without python3 (or its venv module) `test` cannot run: [`crate::missing`] decides
+/// whether that fails it or this returns `None`. Any other failure to build the venv
+/// fails the test.
+pub fn venv(test: &str) -> Option<&'static Venv> {
+    static VENV: OnceLock<Result<Venv, VenvError>> = OnceLock::new();
     match VENV.get_or_init(prepare_venv) {
-        Ok(v) => v,
-        Err(e) => panic!("cannot prepare the Python venv: {e}"),
+        Ok(v) => Some(v),
+        Err(VenvError::Missing(what)) => {
+            crate::missing(test, what, PYTHON_HOW);
+            None
+        }
+        Err(VenvError::Failed(e)) => panic!("cannot prepare the Python venv: {e}"),
+    }
+}
+
+/// Checks that `python3` runs and can make a venv (Debian ships the venv module's
+/// ensurepip apart, in python3-venv).
+fn probe_python3() -> Result<(), VenvError> {
+    let mut probe = Command::new("python3");
+    probe.args(["-c", "import venv, ensurepip"]);
+    match run(probe, PROBE_TIMEOUT) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(VenvError::Missing("`python3` is not on PATH".to_string()))
+        }
+        Err(e) => Err(VenvError::Failed(format!("cannot run python3: {e}"))),
+        Ok(out) if out.status.is_some() && !out.success() => Err(VenvError::Missing(format!(
+            "python3 has no usable venv module (`import venv, ensurepip` failed: {})",
+            out.stderr.trim()
+        ))),
+        Ok(out) => Ok(out.success_or("python3 probe")?),
     }
 }
 
@@ -105,8 +129,8 @@ fn marker_text() -> String {
     format!("h2grpc test venv v1\n{}\n", PINS.join("\n"))
 }
 
-fn prepare_venv() -> Result<Venv, String> {
-    let tmp = target_tmpdir();
+fn prepare_venv() -> Result<Venv, VenvError> {
+    let tmp = crate::target_tmp();
     fs::create_dir_all(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
     let _lock = lock_file(&tmp.join("py-venv.lock"), VENV_LOCK_TIMEOUT)?;
     let dir = tmp.join("py-venv");
@@ -123,6 +147,7 @@ fn prepare_venv() -> Result<Venv, String> {
         }
         eprintln!("Python venv at {} is broken; recreating it", dir.display());
     }
+    probe_python3()?;
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(|e| format!("remove {}: {e}", dir.display()))?;
     }
@@ -164,39 +189,6 @@ fn python_version(python: &Path) -> Result<(u32, u32), String> {
     match (parts.next(), parts.next()) {
         (Some(Ok(major)), Some(Ok(minor))) => Ok((major, minor)),
         _ => Err(format!("unexpected version probe output: {:?}", out.stdout)),
-    }
-}
-
-/// A fresh directory, removed with everything in it on drop.
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "h2grpc-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("cannot create temp dir {}: {e}", path.display()));
-        TempDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
     }
 }
 
@@ -406,8 +398,8 @@ pub fn generate_interop_stubs(venv: &Venv) -> TempDir {
 /// The grpcio interop server (tests/peers/python/interop_server.py) listening on
 /// `127.0.0.1:port`; `stubs` from [`generate_interop_stubs`]. `port` 0 lets it pick a free
 /// port, which it names in its `listening on port N` line (see
-/// [`Process::wait_for_listening`]). Add `--host H` to listen elsewhere. Exits 0 on
-/// SIGTERM/SIGINT.
+/// [`Process::wait_for_listening`](crate::process::Process::wait_for_listening)). Add
+/// `--host H` to listen elsewhere. Exits 0 on SIGTERM/SIGINT.
 pub fn python_interop_server(venv: &Venv, stubs: &TempDir, port: u16) -> Command {
     let mut cmd = python_script(venv, stubs, &python_peers_dir().join("interop_server.py"));
     cmd.arg("--port").arg(port.to_string());
@@ -426,341 +418,4 @@ pub fn python_interop_client(venv: &Venv, stubs: &TempDir, port: u16, cases: &st
         .arg("--test_case")
         .arg(cases);
     cmd
-}
-
-/// Exclusive use of a fixed TCP port: a process-wide mutex for tests sharing a process,
-/// and a lock file under the target dir for tests in other processes (nextest).
-pub struct PortLock {
-    _file: File,
-    _guard: MutexGuard<'static, ()>,
-}
-
-pub fn lock_port(port: u16) -> PortLock {
-    static IN_PROCESS: Mutex<()> = Mutex::new(());
-    // A test that panicked while holding it has still released the port.
-    let guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = target_tmpdir();
-    fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("create {}: {e}", tmp.display()));
-    let file = lock_file(&tmp.join(format!("port-{port}.lock")), PORT_LOCK_TIMEOUT)
-        .unwrap_or_else(|e| panic!("cannot lock port {port}: {e}"));
-    PortLock {
-        _file: file,
-        _guard: guard,
-    }
-}
-
-/// True if something accepts TCP connections on `addr`.
-pub fn port_open(addr: SocketAddr) -> bool {
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-}
-
-/// A child process whose stdout and stderr are collected as it runs; killed and reaped
-/// on drop, so a failed assertion never leaves it holding a port.
-pub struct Process {
-    name: String,
-    child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    pumps: Vec<JoinHandle<()>>,
-    status: Option<ExitStatus>,
-}
-
-fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => into
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-    })
-}
-
-impl Process {
-    /// Starts `cmd` with stdin closed and its output collected.
-    pub fn spawn(name: &str, mut cmd: Command) -> io::Result<Process> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn()?;
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut pumps = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            pumps.push(pump(out, stdout.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            pumps.push(pump(err, stderr.clone()));
-        }
-        Ok(Process {
-            name: name.to_string(),
-            child,
-            stdout,
-            stderr,
-            pumps,
-            status: None,
-        })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The exit status if the process has ended.
-    pub fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
-    }
-
-    /// Waits up to `timeout` for the process to end; `None` if it is still running.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_status() {
-                self.drain();
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the process if it is still running, reaps it, and collects the rest of its
-    /// output.
-    pub fn stop(&mut self) {
-        if self.try_status().is_none() {
-            let _ = self.child.kill();
-            self.status = self.child.wait().ok();
-        }
-        self.drain();
-    }
-
-    /// Waits (boundedly: a grandchild may hold the pipes) for the output pumps to finish.
-    fn drain(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.pumps.iter().any(|p| !p.is_finished()) && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
-        for p in std::mem::take(&mut self.pumps) {
-            if p.is_finished() {
-                let _ = p.join();
-            }
-        }
-    }
-
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-
-    /// Everything collected so far, for failure messages.
-    pub fn dump(&self) -> String {
-        let status = match self.status {
-            Some(s) => s.to_string(),
-            None => "still running".to_string(),
-        };
-        format!(
-            "==== {} ({status}) stdout ====\n{}==== {} stderr ====\n{}==== end of {} ====\n",
-            self.name,
-            self.stdout(),
-            self.name,
-            self.stderr(),
-            self.name
-        )
-    }
-
-    /// Polls until `addr` accepts a TCP connection; panics (with the output) if the
-    /// process exits first or `timeout` passes.
-    pub fn wait_for_port(&mut self, addr: SocketAddr, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_status() {
-                self.drain();
-                panic!(
-                    "{} exited ({status}) before listening on {addr}\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            if port_open(addr) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                self.stop();
-                panic!(
-                    "{} did not listen on {addr} within {timeout:?}\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Process {
-    /// Waits for the `listening on port N` line that the interop servers print once
-    /// listening (tests/peers/CONVENTIONS.md) and returns N; panics (with the output) if
-    /// the process exits first or `timeout` passes.
-    pub fn wait_for_listening(&mut self, timeout: Duration) -> u16 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let port = self.stdout().lines().find_map(|line| {
-                line.trim()
-                    .strip_prefix("listening on port ")
-                    .and_then(|n| n.trim().parse::<u16>().ok())
-            });
-            if let Some(port) = port {
-                return port;
-            }
-            if let Some(status) = self.try_status() {
-                self.drain();
-                panic!(
-                    "{} exited ({status}) before printing `listening on port N`\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            if Instant::now() >= deadline {
-                self.stop();
-                panic!(
-                    "{} did not print `listening on port N` within {timeout:?}\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// What a command run to completion left behind.
-pub struct Finished {
-    pub name: String,
-    /// `None` if it was killed for overrunning its timeout.
-    pub status: Option<ExitStatus>,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-    pub timeout: Duration,
-}
-
-impl Finished {
-    pub fn success(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-
-    pub fn dump(&self) -> String {
-        let status = match self.status {
-            Some(s) => s.to_string(),
-            None => format!("killed: still running after {:?}", self.timeout),
-        };
-        format!(
-            "==== {} ({status}, {:.1?}) stdout ====\n{}==== {} stderr ====\n{}==== end of {} ====\n",
-            self.name, self.elapsed, self.stdout, self.name, self.stderr, self.name
-        )
-    }
-
-    fn success_or(&self, what: &str) -> Result<(), String> {
-        if self.success() {
-            Ok(())
-        } else {
-            Err(format!("{what} failed\n{}", self.dump()))
-        }
-    }
-}
-
-/// Runs `cmd` to completion, killing it after `timeout`.
-pub fn run(cmd: Command, timeout: Duration) -> io::Result<Finished> {
-    let name = format!("{:?}", cmd.get_program());
-    run_named(&name, cmd, timeout)
-}
-
-/// [`run`] with a name for messages.
-pub fn run_named(name: &str, cmd: Command, timeout: Duration) -> io::Result<Finished> {
-    let started = Instant::now();
-    let mut p = Process::spawn(name, cmd)?;
-    let status = p.wait_timeout(timeout);
-    p.stop();
-    Ok(Finished {
-        name: name.to_string(),
-        status,
-        stdout: p.stdout(),
-        stderr: p.stderr(),
-        elapsed: started.elapsed(),
-        timeout,
-    })
-}
-
-/// `text` without ANSI escape sequences (CSI `ESC [ ... letter`).
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// How [`assert_lines_in_order`] matches an expected line.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum LineMatch {
-    /// The whole line (trailing whitespace ignored).
-    Exact,
-    /// Somewhere in the line (for logs that may gain prefixes).
-    Contains,
-}
-
-/// Asserts `expected` occur as lines of `text` in that order (other lines may come
-/// between); on failure names the first missing line and appends `context`.
-#[track_caller]
-pub fn assert_lines_in_order(
-    what: &str,
-    text: &str,
-    expected: &[String],
-    how: LineMatch,
-    context: &str,
-) {
-    let text = strip_ansi(text);
-    let mut lines = text.lines().map(str::trim_end);
-    for (i, want) in expected.iter().enumerate() {
-        let found = lines.any(|line| match how {
-            LineMatch::Exact => line == want,
-            LineMatch::Contains => line.contains(want.as_str()),
-        });
-        assert!(
-            found,
-            "{what}: expected line {} of {} not found (in order): {want:?}\n{context}",
-            i + 1,
-            expected.len()
-        );
-    }
 }
