@@ -1,10 +1,11 @@
-//! Message compression: `gzip` and `deflate` (zlib-wrapped, RFC 1950), the
-//! `grpc-encoding` / `grpc-accept-encoding` negotiation, and decompression held to the
-//! receive limit without inflating past it.
+//! Message compression: `gzip` and `deflate` (zlib-wrapped, RFC 1950), decompression
+//! held to the receive limit without inflating past it, and the whole negotiation: which
+//! encoding a request or a response is sent with, given what the peer advertised in
+//! `grpc-accept-encoding`, and message by message with a [`CompressionSwitch`].
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderValue;
@@ -99,6 +100,19 @@ impl AcceptEncodings {
         AcceptEncodings(bits & AcceptEncodings::ALL.0)
     }
 
+    /// The `grpc-accept-encoding` value naming this set (identity always included).
+    pub fn header_value(self) -> HeaderValue {
+        match (
+            self.contains(Encoding::Deflate),
+            self.contains(Encoding::Gzip),
+        ) {
+            (true, true) => HeaderValue::from_static(ACCEPT_ENCODING),
+            (true, false) => HeaderValue::from_static("identity,deflate"),
+            (false, true) => HeaderValue::from_static("identity,gzip"),
+            (false, false) => HeaderValue::from_static("identity"),
+        }
+    }
+
     /// Whether `encoding` is in the set.
     pub fn contains(self, encoding: Encoding) -> bool {
         self.0 & encoding.bit() != 0
@@ -125,6 +139,67 @@ impl CompressionSwitch {
     /// Whether the next message is compressed.
     pub fn is_on(&self) -> bool {
         self.0.load(Ordering::Acquire)
+    }
+}
+
+/// A call's compression as its sender chose it, and what its receiver saw.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Compression {
+    /// Encoding to send with (used only when the peer accepts it).
+    pub(crate) encoding: Option<Encoding>,
+    /// Per-message on/off switch for that encoding.
+    pub(crate) switch: Option<CompressionSwitch>,
+    /// Inbound: the message arrived with the compressed flag set.
+    pub(crate) received_compressed: bool,
+}
+
+impl Compression {
+    /// The encoding the next message is sent with, given the call's `negotiated` one.
+    pub(crate) fn for_next_message(&self, negotiated: Option<Encoding>) -> Option<Encoding> {
+        negotiated.filter(|_| self.switch.as_ref().is_none_or(CompressionSwitch::is_on))
+    }
+}
+
+/// The encoding of a response: the handler's choice, else the server's default, and only
+/// if the client listed it in `grpc-accept-encoding`.
+pub(crate) fn response_encoding(
+    chosen: Option<Encoding>,
+    server_default: Option<Encoding>,
+    client_accepts: AcceptEncodings,
+) -> Option<Encoding> {
+    chosen
+        .or(server_default)
+        .filter(|e| client_accepts.contains(*e))
+}
+
+/// What a server advertised in `grpc-accept-encoding`, learnt from its responses and
+/// shared by every call of a channel: a request is never compressed with an encoding
+/// the server did not list. Until the server has said, every encoding is tried.
+#[derive(Debug)]
+pub(crate) struct PeerAccepts(AtomicU8);
+
+impl PeerAccepts {
+    const UNKNOWN: u8 = u8::MAX;
+
+    pub(crate) fn new() -> PeerAccepts {
+        PeerAccepts(AtomicU8::new(PeerAccepts::UNKNOWN))
+    }
+
+    /// Remember what the server advertised.
+    pub(crate) fn learn(&self, accepted: AcceptEncodings) {
+        self.0.store(accepted.bits(), Ordering::Relaxed);
+    }
+
+    /// The encoding to compress requests with: `wanted`, unless the server has said it
+    /// does not accept it.
+    pub(crate) fn request_encoding(&self, wanted: Option<Encoding>) -> Option<Encoding> {
+        let wanted = wanted?;
+        match self.0.load(Ordering::Relaxed) {
+            PeerAccepts::UNKNOWN => Some(wanted),
+            bits => AcceptEncodings::from_bits(bits)
+                .contains(wanted)
+                .then_some(wanted),
+        }
     }
 }
 
@@ -229,6 +304,31 @@ mod tests {
                 crate::Code::Internal
             );
         }
+    }
+
+    #[test]
+    fn negotiation_never_sends_what_the_peer_cannot_read() {
+        let gzip_only = AcceptEncodings::parse(b"gzip");
+        let g = Some(Encoding::Gzip);
+        let d = Some(Encoding::Deflate);
+        assert_eq!(response_encoding(g, None, gzip_only), g);
+        assert_eq!(response_encoding(None, g, gzip_only), g);
+        assert_eq!(response_encoding(d, g, gzip_only), None);
+        assert_eq!(response_encoding(g, None, AcceptEncodings::NONE), None);
+        let peer = PeerAccepts::new();
+        assert_eq!(peer.request_encoding(d), d, "unknown: try");
+        peer.learn(gzip_only);
+        assert_eq!(peer.request_encoding(d), None);
+        assert_eq!(peer.request_encoding(g), g);
+        assert_eq!(peer.request_encoding(None), None);
+        let switch = CompressionSwitch::new(false);
+        let c = Compression {
+            switch: Some(switch.clone()),
+            ..Compression::default()
+        };
+        assert_eq!(c.for_next_message(g), None);
+        switch.set(true);
+        assert_eq!(c.for_next_message(g), g);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum Error {
     H2(h2::Error),
     /// An address did not parse or resolved to nothing.
     Address(String),
+    /// Connecting to the target (named) failed.
+    Connect(String, Box<Error>),
 }
 
 impl fmt::Display for Error {
@@ -21,6 +23,7 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::H2(e) => write!(f, "http/2 error: {e}"),
             Error::Address(a) => write!(f, "bad address: {a}"),
+            Error::Connect(target, e) => write!(f, "failed to connect to {target}: {e}"),
         }
     }
 }
@@ -31,6 +34,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::H2(e) => Some(e),
             Error::Address(_) => None,
+            Error::Connect(_, e) => Some(e),
         }
     }
 }
@@ -45,17 +49,4 @@ impl From<h2::Error> for Error {
     fn from(e: h2::Error) -> Error {
         Error::H2(e)
     }
-}
-
-/// Resolve `host:port` (a name, an IPv4 address or a bracketed IPv6 address) to every
-/// socket address it names.
-pub(crate) async fn resolve(target: &str) -> Result<Vec<std::net::SocketAddr>, Error> {
-    let addrs: Vec<_> = tokio::net::lookup_host(target)
-        .await
-        .map_err(|e| Error::Address(format!("{target}: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Error::Address(format!("{target} resolved to no address")));
-    }
-    Ok(addrs)
 }

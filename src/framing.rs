@@ -93,15 +93,6 @@ pub fn encode<M: prost::Message>(message: &M, max_size: usize) -> Result<Bytes, 
     }))
 }
 
-/// Encode raw payload bytes (already serialized) with a prefix; the copy is the only one.
-pub fn encode_raw(payload: &[u8], compressed: bool) -> Bytes {
-    let mut buf = BytesMut::with_capacity(HEADER_LEN + payload.len());
-    buf.put_u8(u8::from(compressed));
-    buf.put_u32(payload.len() as u32);
-    buf.put_slice(payload);
-    buf.freeze()
-}
-
 /// Decode a protobuf payload; failure is `INTERNAL`, as the spec says for parse errors.
 pub fn decode_payload<M: prost::Message + Default>(payload: Bytes) -> Result<M, Status> {
     M::decode(payload)
@@ -132,7 +123,8 @@ enum State {
 #[derive(Debug)]
 pub struct Decoder {
     max_message_size: usize,
-    accept_compressed: bool,
+    /// The stream's `grpc-encoding`, for messages with the compressed flag.
+    encoding: Option<Encoding>,
     state: State,
     /// The unconsumed rest of the last pushed payload.
     pending: Bytes,
@@ -141,12 +133,13 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder refusing messages over `max_message_size` bytes; `accept_compressed`
-    /// says whether a non-identity `grpc-encoding` was negotiated.
-    pub fn new(max_message_size: usize, accept_compressed: bool) -> Decoder {
+    /// A decoder refusing messages over `max_message_size` bytes (compressed or not);
+    /// `encoding` is the stream's `grpc-encoding` (`None`: identity, and then the
+    /// compressed flag is an error).
+    pub fn new(max_message_size: usize, encoding: Option<Encoding>) -> Decoder {
         Decoder {
             max_message_size,
-            accept_compressed,
+            encoding,
             state: State::Header,
             pending: Bytes::new(),
             partial: BytesMut::new(),
@@ -193,7 +186,7 @@ impl Decoder {
                         };
                     let compressed = match header[0] {
                         0 => false,
-                        1 if self.accept_compressed => true,
+                        1 if self.encoding.is_some() => true,
                         1 => {
                             return Err(Status::internal(
                                 "compressed flag set on a message but no grpc-encoding was negotiated",
@@ -232,6 +225,25 @@ impl Decoder {
         }
     }
 
+    /// The next whole message decompressed and decoded as `M`, with whether it arrived
+    /// compressed; `Ok(None)` when more bytes are needed. Every limit holds: the declared
+    /// length before buffering, and the decompressed size while inflating.
+    pub fn decode_message<M: prost::Message + Default>(
+        &mut self,
+    ) -> Result<Option<(M, bool)>, Status> {
+        let Some(message) = self.decode()? else {
+            return Ok(None);
+        };
+        let payload = match self.encoding {
+            // `decode` refuses a set flag when there is no encoding.
+            Some(encoding) if message.compressed => {
+                compression::decompress(encoding, &message.data, self.max_message_size)?
+            }
+            _ => message.data,
+        };
+        Ok(Some((decode_payload(payload)?, message.compressed)))
+    }
+
     /// Check that the stream ended on a message boundary.
     pub fn finish(&self) -> Result<(), Status> {
         match self.state {
@@ -261,7 +273,7 @@ impl Decoder {
 mod tests {
     use super::*;
 
-    fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+    fn message(flag: u8, payload: &[u8]) -> Vec<u8> {
         let mut v = vec![flag];
         v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         v.extend_from_slice(payload);
@@ -282,10 +294,10 @@ mod tests {
 
     #[test]
     fn several_messages_in_one_chunk_including_empty() {
-        let mut wire = frame(0, b"hello");
-        wire.extend(frame(0, b""));
-        wire.extend(frame(0, b"world!"));
-        let mut d = Decoder::new(100, false);
+        let mut wire = message(0, b"hello");
+        wire.extend(message(0, b""));
+        wire.extend(message(0, b"world!"));
+        let mut d = Decoder::new(100, None);
         let got = decode_all(&mut d, &[&wire]).unwrap();
         let payloads: Vec<&[u8]> = got.iter().map(|m| &m.data[..]).collect();
         assert_eq!(payloads, [&b"hello"[..], b"", b"world!"]);
@@ -293,12 +305,12 @@ mod tests {
 
     #[test]
     fn a_message_split_at_every_byte_boundary() {
-        let mut wire = frame(0, b"split me please");
-        wire.extend(frame(0, b""));
-        wire.extend(frame(0, b"x"));
+        let mut wire = message(0, b"split me please");
+        wire.extend(message(0, b""));
+        wire.extend(message(0, b"x"));
         for cut1 in 0..wire.len() {
             for cut2 in cut1..wire.len() {
-                let mut d = Decoder::new(100, false);
+                let mut d = Decoder::new(100, None);
                 let got =
                     decode_all(&mut d, &[&wire[..cut1], &wire[cut1..cut2], &wire[cut2..]]).unwrap();
                 assert_eq!(got.len(), 3, "cuts {cut1} {cut2}");
@@ -311,8 +323,8 @@ mod tests {
 
     #[test]
     fn one_byte_at_a_time() {
-        let wire = frame(0, &[7u8; 300]);
-        let mut d = Decoder::new(1000, false);
+        let wire = message(0, &[7u8; 300]);
+        let mut d = Decoder::new(1000, None);
         let chunks: Vec<&[u8]> = wire.chunks(1).collect();
         let got = decode_all(&mut d, &chunks).unwrap();
         assert_eq!(got.len(), 1);
@@ -321,8 +333,8 @@ mod tests {
 
     #[test]
     fn pushing_twice_without_draining_keeps_order() {
-        let mut d = Decoder::new(100, false);
-        let wire = [frame(0, b"ab"), frame(0, b"cd")].concat();
+        let mut d = Decoder::new(100, None);
+        let wire = [message(0, b"ab"), message(0, b"cd")].concat();
         d.push(Bytes::copy_from_slice(&wire[..4]));
         d.push(Bytes::copy_from_slice(&wire[4..]));
         assert_eq!(&d.decode().unwrap().unwrap().data[..], b"ab");
@@ -332,7 +344,7 @@ mod tests {
 
     #[test]
     fn oversize_is_resource_exhausted_before_buffering() {
-        let mut d = Decoder::new(10, false);
+        let mut d = Decoder::new(10, None);
         d.push(Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff]));
         let err = d.decode().unwrap_err();
         assert_eq!(err.code(), crate::Code::ResourceExhausted);
@@ -340,11 +352,14 @@ mod tests {
             d.partial.capacity() < 64,
             "nothing allocated for the declared length"
         );
-        let mut d = Decoder::new(10, false);
-        assert_eq!(decode_all(&mut d, &[&frame(0, &[1; 10])]).unwrap().len(), 1);
-        let mut d = Decoder::new(10, false);
+        let mut d = Decoder::new(10, None);
         assert_eq!(
-            decode_all(&mut d, &[&frame(0, &[1; 11])])
+            decode_all(&mut d, &[&message(0, &[1; 10])]).unwrap().len(),
+            1
+        );
+        let mut d = Decoder::new(10, None);
+        assert_eq!(
+            decode_all(&mut d, &[&message(0, &[1; 11])])
                 .unwrap_err()
                 .code(),
             crate::Code::ResourceExhausted
@@ -353,16 +368,16 @@ mod tests {
 
     #[test]
     fn bad_flags_are_internal() {
-        let mut d = Decoder::new(100, false);
-        let err = decode_all(&mut d, &[&frame(1, b"x")]).unwrap_err();
+        let mut d = Decoder::new(100, None);
+        let err = decode_all(&mut d, &[&message(1, b"x")]).unwrap_err();
         assert_eq!(err.code(), crate::Code::Internal);
         assert!(err.message().contains("no grpc-encoding"));
-        let mut d = Decoder::new(100, true);
-        assert!(decode_all(&mut d, &[&frame(1, b"x")]).unwrap()[0].compressed);
+        let mut d = Decoder::new(100, Some(Encoding::Gzip));
+        assert!(decode_all(&mut d, &[&message(1, b"x")]).unwrap()[0].compressed);
         for flag in [2u8, 0x80, 0xff] {
-            let mut d = Decoder::new(100, true);
+            let mut d = Decoder::new(100, Some(Encoding::Gzip));
             assert_eq!(
-                decode_all(&mut d, &[&frame(flag, b"x")])
+                decode_all(&mut d, &[&message(flag, b"x")])
                     .unwrap_err()
                     .code(),
                 crate::Code::Internal
@@ -372,13 +387,13 @@ mod tests {
 
     #[test]
     fn truncated_streams_are_internal() {
-        let wire = frame(0, b"truncated");
+        let wire = message(0, b"truncated");
         for cut in 1..wire.len() {
-            let mut d = Decoder::new(100, false);
+            let mut d = Decoder::new(100, None);
             let err = decode_all(&mut d, &[&wire[..cut]]).unwrap_err();
             assert_eq!(err.code(), crate::Code::Internal, "cut at {cut}");
         }
-        let mut d = Decoder::new(100, false);
+        let mut d = Decoder::new(100, None);
         assert!(decode_all(&mut d, &[]).unwrap().is_empty());
     }
 
@@ -389,12 +404,18 @@ mod tests {
             let wire = encode_with(&msg, usize::MAX, Some(e)).unwrap();
             assert_eq!(wire[0], 1);
             assert!(wire.len() < 200, "{}", wire.len());
-            let mut d = Decoder::new(100, true);
+            // One step: limit, decompression and protobuf decoding.
+            let mut d = Decoder::new(10_000, Some(e));
+            d.push(wire.clone());
+            assert_eq!(
+                d.decode_message::<String>().unwrap(),
+                Some((msg.clone(), true))
+            );
+            // The limit holds on the inflated size too.
+            let mut d = Decoder::new(200, Some(e));
             d.push(wire);
-            let m = d.decode().unwrap().unwrap();
-            assert!(m.compressed);
-            let plain = compression::decompress(e, &m.data, 10_000).unwrap();
-            assert_eq!(decode_payload::<String>(plain).unwrap(), msg);
+            let err = d.decode_message::<String>().unwrap_err();
+            assert_eq!(err.code(), crate::Code::ResourceExhausted);
         }
         assert_eq!(encode_with(&msg, usize::MAX, None).unwrap()[0], 0);
         assert_eq!(
@@ -414,7 +435,7 @@ mod tests {
             u32::from_be_bytes(wire[1..5].try_into().unwrap()) as usize,
             wire.len() - 5
         );
-        let mut d = Decoder::new(100, false);
+        let mut d = Decoder::new(100, None);
         d.push(wire);
         let m = d.decode().unwrap().unwrap();
         assert_eq!(decode_payload::<String>(m.data).unwrap(), msg);
@@ -425,10 +446,6 @@ mod tests {
         let big = "z".repeat(100_000);
         let wire = encode(&big, usize::MAX).unwrap();
         assert_eq!(wire.len(), 5 + big.encoded_len_for_test());
-        assert_eq!(
-            encode_raw(b"abc", true)[..],
-            [1, 0, 0, 0, 3, b'a', b'b', b'c']
-        );
     }
 
     trait EncodedLen {

@@ -12,16 +12,30 @@
 //!
 //! # Layout
 //!
-//! - [`framing`]: Length-Prefixed-Messages: `encode`, the incremental `Decoder`, limits. Pure.
-//! - [`compression`]: gzip and deflate, `grpc-encoding` negotiation, decompression held to the limit.
+//! From the wire up:
+//!
+//! - [`framing`]: Length-Prefixed-Messages: `encode`, the incremental `Decoder` (one step
+//!   checks the limit, decompresses and decodes protobuf), limits. Pure.
+//! - [`headers`]: every gRPC header name; `RequestHead` and `ResponseHead` with `parse` and
+//!   `write`; trailers and Trailers-Only responses. Pure.
 //! - [`status`]: `Code`, `Status`, `grpc-message` percent-encoding, every mapping into a status.
 //! - [`metadata`]: `Metadata`, reserved names, `-bin` base64, `grpc-timeout`.
+//! - [`compression`]: gzip and deflate, decompression held to the limit, and all of the
+//!   encoding negotiation.
+//! - `deadline`: `Deadline`, the timer of a call and the rule that a cancellation after
+//!   the deadline is `DEADLINE_EXCEEDED`.
+//! - `stream`: the two message pipelines of an h2 stream: [`Streaming`] (inbound: h2 bytes
+//!   into the decoder, flow-control release) and `Sender` (outbound: encode, compress,
+//!   batch into DATA frames, wait for the peer's window, watch reset and deadline).
 //! - `request`: [`Request`] and [`Response`], a message with its metadata.
-//! - `stream`: [`Streaming`] (inbound messages, flow-control release) and the outbound
-//!   sender that waits for the peer's window.
-//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router, the four call kinds.
+//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router, and the
+//!   call (a request side and a response side, and the `Responder` that alone writes a
+//!   response: headers lazily, then trailers or a Trailers-Only answer).
 //! - [`client`]: [`Channel`] (connect, reconnect) and the four call kinds.
 //! - `codegen`: the prost-build `ServiceGenerator` (feature `codegen`; `build.rs` uses it too).
+//!
+//! The demo service and binaries are the `h2grpc-demo` crate (`demo/`), the interop suite
+//! the `h2grpc-interop` crate (`interop/`): a user of this crate compiles neither.
 //!
 //! # Flow control
 //!
@@ -36,10 +50,13 @@ pub mod client;
 #[cfg(feature = "codegen")]
 pub mod codegen;
 pub mod compression;
+mod deadline;
 mod error;
 pub mod framing;
+pub mod headers;
 pub mod metadata;
 mod request;
+mod resolve;
 pub mod server;
 pub mod status;
 mod stream;

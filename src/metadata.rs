@@ -135,6 +135,11 @@ impl Metadata {
         self.headers
     }
 
+    /// Write access to the underlying headers, for protocol headers the library sends.
+    pub(crate) fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
     /// Read access to the underlying headers, reserved ones included.
     pub fn as_headers(&self) -> &HeaderMap {
         &self.headers

@@ -2,26 +2,8 @@
 
 use std::time::Duration;
 
-use crate::compression::{CompressionSwitch, Encoding};
+use crate::compression::{Compression, CompressionSwitch, Encoding};
 use crate::metadata::Metadata;
-
-/// How a message travels: the sender's choice of compression, and what the receiver saw.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Compression {
-    /// Encoding to send with (used only when the peer accepts it).
-    pub(crate) encoding: Option<Encoding>,
-    /// Per-message on/off switch for that encoding.
-    pub(crate) switch: Option<CompressionSwitch>,
-    /// Inbound: the message arrived with the compressed flag set.
-    pub(crate) received_compressed: bool,
-}
-
-impl Compression {
-    /// The encoding the next message is sent with.
-    pub(crate) fn for_next_message(&self, negotiated: Option<Encoding>) -> Option<Encoding> {
-        negotiated.filter(|_| self.switch.as_ref().is_none_or(CompressionSwitch::is_on))
-    }
-}
 
 macro_rules! compression_methods {
     ($what:literal) => {
@@ -161,6 +143,8 @@ pub struct Response<T> {
     pub(crate) message: T,
     pub(crate) trailers: Metadata,
     pub(crate) compression: Compression,
+    /// Server side: send the response headers as soon as the handler returns.
+    pub(crate) headers_first: bool,
 }
 
 impl<T> Response<T> {
@@ -171,6 +155,7 @@ impl<T> Response<T> {
             message,
             trailers: Metadata::new(),
             compression: Compression::default(),
+            headers_first: false,
         }
     }
 
@@ -181,7 +166,16 @@ impl<T> Response<T> {
             message,
             trailers,
             compression: Compression::default(),
+            headers_first: false,
         }
+    }
+
+    /// Server side: send the response headers as soon as the handler returns, instead
+    /// of with the first message (so a client sees them before a slow first message).
+    /// Without it, a response that ends before its first message is Trailers-Only, as
+    /// grpc-go and grpc's C core answer.
+    pub fn send_headers_first(&mut self) {
+        self.headers_first = true;
     }
 
     /// Its parts: header metadata, message, trailer metadata.

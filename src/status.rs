@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
+use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::metadata::{self, Metadata};
 
 /// The 17 status codes of gRPC (`doc/statuscodes.md`).
@@ -161,11 +162,6 @@ impl fmt::Display for Code {
 /// Bytes of `grpc-message` sent percent-encoded: everything outside 0x20..=0x7E, and `%`.
 const GRPC_MESSAGE_ESCAPED: &AsciiSet = &CONTROLS.add(b'%');
 
-/// Header names of the status, in one place.
-pub(crate) const GRPC_STATUS: &str = "grpc-status";
-pub(crate) const GRPC_MESSAGE: &str = "grpc-message";
-pub(crate) const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
-
 /// The outcome of a call: a code, a message, optional binary details and metadata
 /// that travels with it (as trailers).
 ///
@@ -248,6 +244,45 @@ impl Status {
     pub fn unauthenticated(message: impl Into<String>) -> Status {
         Status::new(Code::Unauthenticated, message)
     }
+    /// `ALREADY_EXISTS`.
+    pub fn already_exists(message: impl Into<String>) -> Status {
+        Status::new(Code::AlreadyExists, message)
+    }
+    /// `ABORTED`.
+    pub fn aborted(message: impl Into<String>) -> Status {
+        Status::new(Code::Aborted, message)
+    }
+    /// `OUT_OF_RANGE`.
+    pub fn out_of_range(message: impl Into<String>) -> Status {
+        Status::new(Code::OutOfRange, message)
+    }
+    /// `DATA_LOSS`.
+    pub fn data_loss(message: impl Into<String>) -> Status {
+        Status::new(Code::DataLoss, message)
+    }
+
+    /// The status of user code that panicked (a handler, a message stream): `UNKNOWN`,
+    /// with the panic logged.
+    pub(crate) fn from_panic(panic: Box<dyn std::any::Any + Send>) -> Status {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        tracing::error!(panic = %what, "handler panicked");
+        Status::unknown("the handler panicked")
+    }
+
+    /// Add a protocol header (a reserved name, which `Metadata` refuses) to the headers
+    /// sent with this status: `grpc-accept-encoding` with UNIMPLEMENTED, say.
+    pub(crate) fn with_protocol_header(
+        mut self,
+        name: http::HeaderName,
+        value: HeaderValue,
+    ) -> Status {
+        self.metadata_mut().headers_mut().insert(name, value);
+        self
+    }
 
     /// The code.
     pub fn code(&self) -> Code {
@@ -296,11 +331,21 @@ impl Status {
     /// The headers of a status as trailers: its metadata plus the status fields.
     pub(crate) fn into_trailers(self) -> HeaderMap {
         let mut headers = HeaderMap::with_capacity(2 + self.metadata().len());
-        self.write_headers(&mut headers);
-        if let Some(extra) = self.extra {
-            extra.metadata.append_to(&mut headers);
-        }
+        self.write_trailers(&mut headers);
         headers
+    }
+
+    /// Write the status fields and the status' metadata into `headers`, with the one
+    /// protocol header a status may carry (`grpc-accept-encoding`, see
+    /// `with_protocol_header`).
+    pub(crate) fn write_trailers(self, headers: &mut HeaderMap) {
+        self.write_headers(headers);
+        if let Some(extra) = self.extra {
+            if let Some(accept) = extra.metadata.as_headers().get(GRPC_ACCEPT_ENCODING) {
+                headers.insert(GRPC_ACCEPT_ENCODING, accept.clone());
+            }
+            extra.metadata.append_to(headers);
+        }
     }
 
     /// The status carried by `headers` (trailers, or the headers of a Trailers-Only

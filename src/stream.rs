@@ -1,25 +1,43 @@
-//! Messages over an h2 stream. Inbound: `Streaming<T>`, an h2 `RecvStream` plus a
-//! `Decoder`, the sole releaser of the stream's flow-control capacity. Outbound:
-//! `send_data`, which hands h2 only what the peer's window admits, so a fast sender
-//! waits instead of buffering without bound. `ResponseStream<T>`: what a server
+//! Messages over an h2 stream, one pipeline per direction. Inbound: `Streaming<T>`, an h2
+//! `RecvStream` feeding a `Decoder` (which checks the limit, decompresses and decodes),
+//! and the sole releaser of the stream's flow-control capacity. Outbound: `Sender`,
+//! which encodes and compresses each message, gathers the messages that are ready
+//! together into one DATA frame, hands h2 only what the peer's window admits, and
+//! watches the peer's reset and the call's deadline. `ResponseStream<T>`: what a server
 //! handler returns for a streaming response.
 
 use std::fmt;
 use std::future::poll_fn;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use h2::{RecvStream, SendStream};
+use http::HeaderMap;
 use tokio::sync::oneshot;
-use tokio::time::Sleep;
 
-use crate::compression::{self, Encoding};
+use crate::compression::{Compression, Encoding};
+use crate::deadline::Deadline;
 use crate::framing::{self, Decoder};
 use crate::metadata::Metadata;
 use crate::status::Status;
+
+/// Default h2 flow-control window of each stream, in bytes, on both sides (h2's own
+/// default is 64 KiB).
+pub const DEFAULT_STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+/// Default h2 flow-control window of each connection, in bytes, on both sides.
+pub const DEFAULT_CONNECTION_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+/// Default budget, in bytes, for small received DATA frames held unread on one connection,
+/// on both sides (h2's `data_frame_budget`; its own default is half the connection window).
+/// Small frames consume it (flow control counts their payload, not what buffering each
+/// one costs) until the application reads them; when it runs out, the connection is
+/// closed with `ENHANCE_YOUR_CALM`. This is what a peer sending one tiny message per
+/// DATA frame to a slow reader runs into; our own senders coalesce ready messages into
+/// one frame. The default keeps h2's rule of half the connection window, stated here.
+pub const DEFAULT_DATA_FRAME_BUDGET_BYTES: usize = DEFAULT_CONNECTION_WINDOW_BYTES as usize / 2;
 
 /// The stream of messages a server handler returns for server-streaming and bidi calls.
 /// Ending it ends the call with `OK`; yielding an `Err` ends it with that status.
@@ -51,14 +69,12 @@ enum State {
 pub struct Streaming<T> {
     body: RecvStream,
     decoder: Decoder,
-    /// The stream's `grpc-encoding`, for messages with the compressed flag.
-    encoding: Option<Encoding>,
-    max_message_size: usize,
     last_compressed: bool,
     side: Side,
     state: State,
     trailers: Option<Metadata>,
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// Client side: the call's deadline (the server supervises its own).
+    deadline: Deadline,
     /// Client calls with a streaming request: dropping this stops the request pump.
     _pump_guard: Option<oneshot::Sender<()>>,
     _message: PhantomData<fn() -> T>,
@@ -73,24 +89,17 @@ impl<T> fmt::Debug for Streaming<T> {
 }
 
 impl<T: prost::Message + Default> Streaming<T> {
-    /// Messages with the compressed flag are decompressed with `encoding` (the stream's
-    /// `grpc-encoding`); without one, the flag is an error.
-    pub(crate) fn new(
-        body: RecvStream,
-        side: Side,
-        max_message_size: usize,
-        encoding: Option<Encoding>,
-    ) -> Streaming<T> {
+    /// Messages are read with `decoder`, which holds the receive limit and the stream's
+    /// `grpc-encoding`.
+    pub(crate) fn new(body: RecvStream, side: Side, decoder: Decoder) -> Streaming<T> {
         Streaming {
             body,
-            decoder: Decoder::new(max_message_size, encoding.is_some()),
-            encoding,
-            max_message_size,
+            decoder,
             last_compressed: false,
             side,
             state: State::Open,
             trailers: None,
-            deadline: None,
+            deadline: Deadline::none(),
             _pump_guard: None,
             _message: PhantomData,
         }
@@ -98,7 +107,7 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     /// A stream already over: a Trailers-Only response with status `OK`.
     pub(crate) fn ended(body: RecvStream, trailers: Metadata) -> Streaming<T> {
-        let mut s = Streaming::new(body, Side::Client, 0, None);
+        let mut s = Streaming::new(body, Side::Client, Decoder::new(0, None));
         s.state = State::Done;
         s.trailers = Some(trailers);
         s
@@ -109,7 +118,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         self.last_compressed
     }
 
-    pub(crate) fn with_deadline(mut self, deadline: Option<Pin<Box<Sleep>>>) -> Self {
+    pub(crate) fn with_deadline(mut self, deadline: Deadline) -> Self {
         self.deadline = deadline;
         self
     }
@@ -131,10 +140,7 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     /// Poll for the next message.
     pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        if let Some(deadline) = &mut self.deadline
-            && !matches!(self.state, State::Done)
-            && deadline.as_mut().poll(cx).is_ready()
-        {
+        if !matches!(self.state, State::Done) && self.deadline.poll_expired(cx).is_ready() {
             self.state = State::Done;
             self._pump_guard = None;
             return Poll::Ready(Err(Status::deadline_exceeded(
@@ -145,16 +151,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         match result {
             Err(status) => {
                 self.state = State::Done;
-                match &self.deadline {
-                    // A cancellation after the deadline is the deadline's doing.
-                    Some(d) if status.code() == crate::Code::Cancelled && d.is_elapsed() => {
-                        Poll::Ready(Err(Status::deadline_exceeded(format!(
-                            "deadline exceeded ({})",
-                            status.message()
-                        ))))
-                    }
-                    _ => Poll::Ready(Err(status)),
-                }
+                Poll::Ready(Err(self.deadline.explain(status)))
             }
             ok => Poll::Ready(ok),
         }
@@ -164,18 +161,9 @@ impl<T: prost::Message + Default> Streaming<T> {
         loop {
             match self.state {
                 State::Open => {
-                    if let Some(message) = self.decoder.decode()? {
-                        self.last_compressed = message.compressed;
-                        let payload = match self.encoding {
-                            // The decoder refuses a set flag when there is no encoding.
-                            Some(encoding) if message.compressed => compression::decompress(
-                                encoding,
-                                &message.data,
-                                self.max_message_size,
-                            )?,
-                            _ => message.data,
-                        };
-                        return Poll::Ready(framing::decode_payload(payload).map(Some));
+                    if let Some((message, compressed)) = self.decoder.decode_message()? {
+                        self.last_compressed = compressed;
+                        return Poll::Ready(Ok(Some(message)));
                     }
                     match ready!(self.body.poll_data(cx)) {
                         Some(Ok(chunk)) => {
@@ -238,19 +226,47 @@ impl<T: prost::Message + Default> Stream for Streaming<T> {
 /// (one frame's default maximum size).
 pub(crate) const COALESCE_BYTES: usize = 16 * 1024;
 
+/// How one side encodes its messages: the send limit, the call's negotiated encoding,
+/// and the sender's per-message compression choice.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoder {
+    max_message_size: usize,
+    encoding: Option<Encoding>,
+    compression: Compression,
+}
+
+impl Encoder {
+    pub(crate) fn new(
+        max_message_size: usize,
+        encoding: Option<Encoding>,
+        compression: Compression,
+    ) -> Encoder {
+        Encoder {
+            max_message_size,
+            encoding,
+            compression,
+        }
+    }
+
+    /// One Length-Prefixed-Message, compressed when the encoding and the switch say so.
+    pub(crate) fn encode<M: prost::Message>(&self, message: &M) -> Result<Bytes, Status> {
+        let encoding = self.compression.for_next_message(self.encoding);
+        framing::encode_with(message, self.max_message_size, encoding)
+    }
+}
+
 /// Encoded messages bound for one DATA frame. Small messages that are ready together
 /// share a frame: fewer frames and writes, and no flood of tiny frames for a peer to
-/// account for (h2 closes a connection that holds too many unread small frames). A lone
-/// message goes as it is, without a copy.
+/// account for (h2 closes a connection that holds too many unread small frames, see
+/// `data_frame_budget`). A lone message goes as it is, without a copy.
 #[derive(Default)]
-pub(crate) struct Batch {
+struct Batch {
     single: Option<Bytes>,
     joined: BytesMut,
 }
 
 impl Batch {
-    /// Add one encoded message.
-    pub(crate) fn push(&mut self, encoded: Bytes) {
+    fn push(&mut self, encoded: Bytes) {
         if self.joined.is_empty() && self.single.is_none() {
             self.single = Some(encoded);
             return;
@@ -261,33 +277,207 @@ impl Batch {
         self.joined.extend_from_slice(&encoded);
     }
 
-    /// Bytes held.
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.single.as_ref().map_or(self.joined.len(), Bytes::len)
     }
 
-    /// Whether a frame's worth is held.
-    pub(crate) fn is_full(&self) -> bool {
+    fn is_full(&self) -> bool {
         self.len() >= COALESCE_BYTES
     }
 
-    /// The bytes to send, leaving the batch empty.
-    pub(crate) fn take(&mut self) -> Bytes {
+    fn take(&mut self) -> Bytes {
         self.single
             .take()
             .unwrap_or_else(|| self.joined.split().freeze())
     }
 }
 
-/// The stream's next item if it has one ready now; `Poll::Pending` when it would wait.
-pub(crate) async fn ready_now<S: Stream + Unpin + ?Sized>(stream: &mut S) -> Poll<Option<S::Item>> {
-    poll_fn(|cx| Poll::Ready(Pin::new(&mut *stream).poll_next(cx))).await
+/// How a [`Sender`]'s messages ended.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// The messages ended: with `OK`, or with the status the source yielded or an
+    /// encoding failed with.
+    Ended(Status),
+    /// The peer reset the stream or the connection is gone, or the deadline passed with
+    /// data still queued (the stream was then reset with `CANCEL`): nothing more can be sent.
+    Reset,
+    /// The deadline passed while waiting for the next message.
+    Expired,
+}
+
+/// The outbound pipeline of one h2 stream: every message sent on a call, server or
+/// client, goes through it.
+pub(crate) struct Sender {
+    stream: SendStream<Bytes>,
+    encoder: Encoder,
+    batch: Batch,
+}
+
+impl Sender {
+    pub(crate) fn new(stream: SendStream<Bytes>, encoder: Encoder) -> Sender {
+        Sender {
+            stream,
+            encoder,
+            batch: Batch::default(),
+        }
+    }
+
+    /// How this stream's messages are encoded.
+    pub(crate) fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Queue an already encoded message; it leaves with the next DATA frame.
+    pub(crate) fn push(&mut self, encoded: Bytes) {
+        self.batch.push(encoded);
+    }
+
+    /// Hand h2 what is queued, whole, without waiting for the peer's window: h2 holds it
+    /// and the window paces the writes. For one message the caller already held (unary
+    /// calls), where waiting would only cost a poll.
+    pub(crate) fn flush_whole(&mut self, end_stream: bool) -> Result<(), h2::Error> {
+        self.stream.send_data(self.batch.take(), end_stream)
+    }
+
+    /// End the stream with `trailers`.
+    pub(crate) fn send_trailers(&mut self, trailers: HeaderMap) {
+        let _ = self.stream.send_trailers(trailers);
+    }
+
+    /// Reset the stream with `reason`.
+    pub(crate) fn reset(&mut self, reason: h2::Reason) {
+        self.stream.send_reset(reason);
+    }
+
+    /// Send every message of `messages` (after anything already queued), as the peer's
+    /// window admits: it waits for each next message while watching the peer's reset
+    /// and `deadline`, takes every message ready at that moment (up to a DATA frame's
+    /// worth), and sends them together. With `end_stream`, the end of the messages is
+    /// END_STREAM on the last DATA frame (a client's requests); without, the caller sends
+    /// trailers (a server's responses). A panic in the source ends it as `UNKNOWN`.
+    pub(crate) async fn send_all<M, S>(
+        &mut self,
+        mut messages: Pin<&mut S>,
+        deadline: &mut Deadline,
+        end_stream: bool,
+    ) -> Sent
+    where
+        M: prost::Message,
+        S: Stream<Item = Result<M, Status>> + ?Sized,
+    {
+        loop {
+            let mut item = None;
+            if self.batch.len() == 0 {
+                let stream = &mut self.stream;
+                let next = supervise(
+                    |cx| poll_source(messages.as_mut(), cx),
+                    |cx| stream.poll_reset(cx).is_ready(),
+                    deadline,
+                );
+                match next.await {
+                    Outcome::Done(next) => item = Some(next),
+                    Outcome::Reset => return Sent::Reset,
+                    Outcome::Expired => return Sent::Expired,
+                }
+            }
+            // Take every message ready now, up to a frame's worth (see `Batch`).
+            let mut end = None;
+            while !self.batch.is_full() {
+                let next = match item.take() {
+                    Some(next) => next,
+                    None => {
+                        match poll_fn(|cx| Poll::Ready(poll_source(messages.as_mut(), cx))).await {
+                            Poll::Ready(next) => next,
+                            Poll::Pending => break,
+                        }
+                    }
+                };
+                match next.map(|m| m.and_then(|m| self.encoder.encode(&m))) {
+                    Some(Ok(encoded)) => self.batch.push(encoded),
+                    Some(Err(status)) => {
+                        end = Some(status);
+                        break;
+                    }
+                    None => {
+                        end = Some(Status::ok());
+                        break;
+                    }
+                }
+            }
+            let last = end_stream && end.as_ref().is_some_and(Status::is_ok);
+            if self.batch.len() > 0 || last {
+                let data = self.batch.take();
+                let outcome = {
+                    let mut sent = std::pin::pin!(send_windowed(&mut self.stream, data, last));
+                    // A reset shows up as an error of the send.
+                    supervise(|cx| sent.as_mut().poll(cx), |_| false, deadline).await
+                };
+                match outcome {
+                    Outcome::Done(Ok(())) => {}
+                    Outcome::Done(Err(_)) | Outcome::Reset => return Sent::Reset,
+                    Outcome::Expired => {
+                        // Trailers would queue behind the unsent data: reset instead.
+                        self.stream.send_reset(h2::Reason::CANCEL);
+                        return Sent::Reset;
+                    }
+                }
+            }
+            if let Some(status) = end {
+                return Sent::Ended(status);
+            }
+        }
+    }
+}
+
+/// How supervised work ended.
+#[derive(Debug)]
+pub(crate) enum Outcome<T> {
+    /// The work finished.
+    Done(T),
+    /// The peer reset the stream (or the connection is gone).
+    Reset,
+    /// The deadline passed first.
+    Expired,
+}
+
+/// Poll `work` until it is ready, `reset` says the peer reset the stream, or the deadline
+/// passes: the one loop under every wait of a call (a handler, the next message, the
+/// peer's window).
+pub(crate) async fn supervise<T>(
+    mut work: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    mut reset: impl FnMut(&mut Context<'_>) -> bool,
+    deadline: &mut Deadline,
+) -> Outcome<T> {
+    poll_fn(|cx| {
+        if reset(cx) {
+            return Poll::Ready(Outcome::Reset);
+        }
+        if let Poll::Ready(done) = work(cx) {
+            return Poll::Ready(Outcome::Done(done));
+        }
+        deadline.poll_expired(cx).map(|()| Outcome::Expired)
+    })
+    .await
+}
+
+/// Poll a message source, turning a panic into an `UNKNOWN` end.
+pub(crate) fn poll_source<M, S>(
+    source: Pin<&mut S>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<M, Status>>>
+where
+    S: Stream<Item = Result<M, Status>> + ?Sized,
+{
+    match catch_unwind(AssertUnwindSafe(|| source.poll_next(cx))) {
+        Ok(polled) => polled,
+        Err(panic) => Poll::Ready(Some(Err(Status::from_panic(panic)))),
+    }
 }
 
 /// Send `data` on `send`, giving h2 no more than the peer's window admits at a time, so
 /// the sender waits for the peer instead of buffering. `end` sets END_STREAM on the last
 /// DATA frame.
-pub(crate) async fn send_data(
+async fn send_windowed(
     send: &mut SendStream<Bytes>,
     mut data: Bytes,
     end: bool,

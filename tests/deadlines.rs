@@ -118,6 +118,29 @@ async fn server_enforces_the_grpc_timeout_it_receives() {
 }
 
 #[tokio::test]
+async fn a_deadline_already_passed_on_arrival_is_exceeded_without_running_the_handler() {
+    bounded(async {
+        let mut server = TestServer::start().await;
+        // grpc-go sends `0n` for a deadline that expired before the call went out.
+        let head = grpc_head(server.addr, "/demo.GRPCDemo/SimpleMethod")
+            .header("grpc-timeout", "0n")
+            .body(())
+            .unwrap();
+        let response = raw_request(server.addr, head, &lpm::encode(&req("ran"))).await;
+        assert_eq!(response.status, 200);
+        assert!(response.trailers.is_none(), "Trailers-Only: {response:?}");
+        assert_eq!(response.grpc_status(), Some(Code::DeadlineExceeded));
+        assert!(response.body.is_empty());
+        assert_eq!(server.event_now(), None, "the expired call ran its handler");
+        // With time left, the same request runs the handler, which the event shows.
+        let client = server.client().await;
+        client.simple_method(req("ran")).await.unwrap();
+        assert_eq!(server.event().await, "handler ran");
+    })
+    .await
+}
+
+#[tokio::test]
 async fn dropping_a_call_cancels_the_handler() {
     bounded(async {
         let mut server = TestServer::start().await;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures_util::stream;
+use h2grpc::{Channel, Status};
 use h2grpc_demo::pb::Request as DemoRequest;
 use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
-use h2grpc::{Channel, Status};
 use tokio::sync::Mutex;
 
 #[derive(Parser)]

@@ -5,31 +5,30 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use futures_util::StreamExt;
 use h2::SendStream;
 use h2::client::ResponseFuture;
+use http::Method;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Channel;
-use crate::compression::{self, AcceptEncodings, Encoding, UnsupportedEncoding};
-use crate::framing;
-use crate::metadata::{self, Metadata};
-use crate::request::{Compression, Request, Response};
+use crate::compression::{Compression, Encoding};
+use crate::deadline::Deadline;
+use crate::framing::Decoder;
+use crate::headers::{RequestHead, ResponseHead};
+use crate::metadata::Metadata;
+use crate::request::{Request, Response};
 use crate::status::Status;
-use crate::stream::{Batch, Side, Streaming, ready_now, send_data};
+use crate::stream::{Encoder, Sender, Sent, Side, Streaming};
 
-const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
-const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 /// Attempts of a call whose stream the server refused unprocessed.
 const MAX_TRANSPARENT_ATTEMPTS: u32 = 3;
-const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(compression::ACCEPT_ENCODING);
 
 impl Channel {
     /// A unary call: one request, one response.
@@ -70,14 +69,10 @@ impl Channel {
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         within(deadline, async {
-            let encoding = self.negotiate(compression.encoding);
-            let (response, send) = self.start(path, &metadata, timeout, encoding).await?;
-            let outbound = Outbound {
-                max_send: self.inner.config.max_send_message_size,
-                encoding,
-                compression,
-            };
-            let mut pump = pin!(pump(send, requests, outbound));
+            let (response, sender) = self
+                .start_streaming(path, &metadata, timeout, compression)
+                .await?;
+            let mut pump = pin!(pump(sender, requests));
             let mut pumping = true;
             let mut answer = pin!(async {
                 let (headers, mut responses) = self.response_head::<Resp>(response).await?;
@@ -109,8 +104,7 @@ impl Channel {
         let deadline = request.timeout.map(|t| Instant::now() + t);
         let (headers, responses) =
             within(deadline, self.open_with_message::<_, Resp>(path, request)).await?;
-        let responses =
-            responses.with_deadline(deadline.map(|d| Box::pin(tokio::time::sleep_until(d))));
+        let responses = responses.with_deadline(Deadline::at(deadline));
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 
@@ -139,17 +133,13 @@ impl Channel {
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (headers, responses, guard) = within(deadline, async {
-            let encoding = self.negotiate(compression.encoding);
-            let (response, send) = self.start(path, &metadata, timeout, encoding).await?;
-            let outbound = Outbound {
-                max_send: self.inner.config.max_send_message_size,
-                encoding,
-                compression,
-            };
+            let (response, sender) = self
+                .start_streaming(path, &metadata, timeout, compression)
+                .await?;
             let (guard, stop) = oneshot::channel::<()>();
             tokio::spawn(async move {
                 tokio::select! {
-                    _ = pump(send, requests, outbound) => {}
+                    _ = pump(sender, requests) => {}
                     _ = stop => {}
                 }
             });
@@ -158,7 +148,7 @@ impl Channel {
         })
         .await?;
         let responses = responses
-            .with_deadline(deadline.map(|d| Box::pin(tokio::time::sleep_until(d))))
+            .with_deadline(Deadline::at(deadline))
             .with_pump_guard(Some(guard));
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
@@ -168,8 +158,7 @@ impl Channel {
         &self,
         path: PathAndQuery,
         metadata: &Metadata,
-        timeout: Option<Duration>,
-        encoding: Option<Encoding>,
+        head: RequestHead,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
         let uri = http::Uri::from_parts({
             let mut parts = http::uri::Parts::default();
@@ -182,22 +171,37 @@ impl Channel {
         let mut request = http::Request::new(());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
-        let headers = request.headers_mut();
-        headers.reserve(6 + metadata.len());
-        headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
-        headers.insert(http::header::TE, TE_TRAILERS);
-        headers.insert(http::header::USER_AGENT, self.inner.user_agent.clone());
-        headers.insert("grpc-accept-encoding", ACCEPT_ENCODING_VALUE);
-        if let Some(encoding) = encoding {
-            headers.insert("grpc-encoding", encoding.header_value());
-        }
-        if let Some(timeout) = timeout {
-            headers.insert("grpc-timeout", metadata::format_timeout(timeout));
-        }
-        metadata.copy_to(headers);
+        head.write(metadata, request.headers_mut());
         let mut send = self.ready().await?;
         send.send_request(request, false)
             .map_err(|e| Status::from_h2(&e))
+    }
+
+    /// The head of a request: its timeout, and the encoding negotiated for it.
+    fn request_head(&self, timeout: Option<Duration>, wanted: Option<Encoding>) -> RequestHead {
+        RequestHead {
+            timeout,
+            encoding: self.inner.server_accepts.request_encoding(wanted),
+            accept: crate::compression::AcceptEncodings::ALL,
+        }
+    }
+
+    /// Open a stream whose requests are a stream of messages: the response future and
+    /// the request side's sender.
+    async fn start_streaming(
+        &self,
+        path: PathAndQuery,
+        metadata: &Metadata,
+        timeout: Option<Duration>,
+        compression: Compression,
+    ) -> Result<(ResponseFuture, Sender), Status> {
+        let head = self.request_head(timeout, compression.encoding);
+        let (response, send) = self.start(path, metadata, head).await?;
+        let max = self.inner.config.max_send_message_size;
+        Ok((
+            response,
+            Sender::new(send, Encoder::new(max, head.encoding, compression)),
+        ))
     }
 
     /// Wait for the response headers. A non-200 `:status` maps by the HTTP table; a
@@ -223,14 +227,11 @@ impl Channel {
             timeout,
             compression,
         } = request;
-        let encoding = self.negotiate(compression.encoding);
-        let body = framing::encode_with(
-            &message,
-            self.inner.config.max_send_message_size,
-            compression.for_next_message(encoding),
-        )?;
-        self.send_single(path, &metadata, timeout, encoding, body)
-            .await
+        let head = self.request_head(timeout, compression.encoding);
+        let max = self.inner.config.max_send_message_size;
+        let encoder = Encoder::new(max, head.encoding, compression);
+        let body = encoder.encode(&message)?;
+        self.send_single(path, &metadata, head, encoder, body).await
     }
 
     /// Send a call whose request is one message already encoded, and wait for its
@@ -241,18 +242,18 @@ impl Channel {
         &self,
         path: PathAndQuery,
         metadata: &Metadata,
-        timeout: Option<Duration>,
-        encoding: Option<Encoding>,
+        head: RequestHead,
+        encoder: Encoder,
         body: Bytes,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let mut attempt = 1;
         loop {
-            let (response, mut send) = self
-                .start(path.clone(), metadata, timeout, encoding)
-                .await?;
+            let (response, send) = self.start(path.clone(), metadata, head).await?;
             // One message the caller already holds: h2 may queue it whole. An error here
             // shows again, with its cause, on the response.
-            let _ = send.send_data(body.clone(), true);
+            let mut sender = Sender::new(send, encoder.clone());
+            sender.push(body.clone());
+            let _ = sender.flush_whole(true);
             match response.await {
                 Ok(response) => return self.read_head(response),
                 Err(e) if attempt < MAX_TRANSPARENT_ATTEMPTS && never_processed(&e) => {
@@ -270,42 +271,25 @@ impl Channel {
         &self,
         response: http::Response<h2::RecvStream>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let (head, body) = response.into_parts();
-        if head.status != http::StatusCode::OK {
-            return Err(Status::from_http(head.status));
-        }
-        if body.is_end_stream() {
+        let (parts, body) = response.into_parts();
+        if parts.status == http::StatusCode::OK && body.is_end_stream() {
             // Trailers-Only: the status is in these headers.
-            return match Status::from_headers(head.headers.clone()) {
+            return match Status::from_headers(parts.headers.clone()) {
                 Some(status) if status.is_ok() => Ok((
                     Metadata::new(),
-                    Streaming::ended(body, Metadata::from_headers(head.headers)),
+                    Streaming::ended(body, Metadata::from_headers(parts.headers)),
                 )),
                 Some(status) => Err(status),
                 None => Err(Status::unknown("response ended without grpc-status")),
             };
         }
-        if let Some(accept) = head.headers.get("grpc-accept-encoding") {
-            self.learn_accepted(AcceptEncodings::parse(accept.as_bytes()));
+        let head = ResponseHead::parse(parts.status, &parts.headers)?;
+        if let Some(accept) = head.accept {
+            self.inner.server_accepts.learn(accept);
         }
-        if !is_grpc(&head.headers) {
-            return Err(Status::unknown(format!(
-                "response content-type {:?} is not application/grpc",
-                head.headers.get(http::header::CONTENT_TYPE)
-            )));
-        }
-        let encoding = match head.headers.get("grpc-encoding") {
-            None => None,
-            Some(name) => Encoding::parse(name.as_bytes()).map_err(|UnsupportedEncoding| {
-                Status::internal(format!(
-                    "the server compressed with {:?}, which this client does not support",
-                    String::from_utf8_lossy(name.as_bytes())
-                ))
-            })?,
-        };
-        let max = self.inner.config.max_receive_message_size;
-        let responses = Streaming::new(body, Side::Client, max, encoding);
-        Ok((Metadata::from_headers(head.headers), responses))
+        let decoder = Decoder::new(self.inner.config.max_receive_message_size, head.encoding);
+        let responses = Streaming::new(body, Side::Client, decoder);
+        Ok((Metadata::from_headers(parts.headers), responses))
     }
 }
 
@@ -320,36 +304,15 @@ fn never_processed(err: &h2::Error) -> bool {
     err.is_go_away() || (err.is_reset() && err.reason() == Some(h2::Reason::REFUSED_STREAM))
 }
 
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
-
 /// Run `call` under `deadline`: past it the call is dropped (its stream reset with
 /// `CANCEL`) and the result is `DEADLINE_EXCEEDED`, whether or not the server answers.
 async fn within<T>(
     deadline: Option<Instant>,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
-    let Some(deadline) = deadline else {
-        return call.await;
-    };
-    match tokio::time::timeout_at(deadline, call).await {
-        Err(_elapsed) => Err(Status::deadline_exceeded("deadline exceeded")),
-        Ok(Err(status)) => Err(past_deadline(status, deadline)),
-        Ok(result) => result,
-    }
-}
-
-/// A cancellation seen once the deadline has passed is the deadline's doing (the server
-/// gave up on it): report DEADLINE_EXCEEDED, as the spec says.
-pub(crate) fn past_deadline(status: Status, deadline: Instant) -> Status {
-    if status.code() == crate::Code::Cancelled && Instant::now() >= deadline {
-        Status::deadline_exceeded(format!("deadline exceeded ({})", status.message()))
-    } else {
-        status
-    }
+    Deadline::at(deadline)
+        .run(call, || Status::deadline_exceeded("deadline exceeded"))
+        .await
 }
 
 /// The one response of a unary or client-streaming call, read to the end of the stream.
@@ -374,56 +337,16 @@ async fn single_response<Resp: prost::Message + Default>(
     Ok(response)
 }
 
-/// How the request messages of a streaming call are sent.
-struct Outbound {
-    max_send: usize,
-    /// The call's negotiated encoding.
-    encoding: Option<Encoding>,
-    /// The request's compression choices (per-message switch).
-    compression: Compression,
-}
-
-/// Send every message of `requests` as the server's window allows, then END_STREAM.
-/// Messages ready together share a DATA frame (see [`Batch`]); the last frame carries
-/// END_STREAM when the stream ends while a batch is being gathered.
-async fn pump<Req: prost::Message>(
-    mut send: SendStream<Bytes>,
-    requests: impl Stream<Item = Req>,
-    outbound: Outbound,
-) {
-    let mut requests = pin!(requests);
-    let mut batch = Batch::default();
-    let encode = |message: &Req| {
-        let encoding = outbound.compression.for_next_message(outbound.encoding);
-        framing::encode_with(message, outbound.max_send, encoding)
-    };
-    loop {
-        let Some(first) = poll_fn(|cx| requests.as_mut().poll_next(cx)).await else {
-            let _ = send.send_data(Bytes::new(), true);
-            return;
-        };
-        let mut next = Some(first);
-        let mut ended = false;
-        while let Some(message) = next.take() {
-            match encode(&message) {
-                Ok(body) => batch.push(body),
-                Err(status) => {
-                    tracing::warn!(%status, "request message not sent; cancelling the call");
-                    send.send_reset(h2::Reason::CANCEL);
-                    return;
-                }
-            }
-            if batch.is_full() {
-                break;
-            }
-            match ready_now(&mut requests).await {
-                Poll::Ready(Some(message)) => next = Some(message),
-                Poll::Ready(None) => ended = true,
-                Poll::Pending => {}
-            }
+/// Send every message of `requests` as the server's window allows, then END_STREAM
+/// (on the last DATA frame when the stream ends while messages are gathered).
+async fn pump<Req: prost::Message>(mut sender: Sender, requests: impl Stream<Item = Req>) {
+    let requests = pin!(requests.map(Ok::<Req, Status>));
+    // The call's deadline is watched by the caller, which drops the pump with the call.
+    match sender.send_all(requests, &mut Deadline::none(), true).await {
+        Sent::Ended(status) if !status.is_ok() => {
+            tracing::warn!(%status, "request message not sent; cancelling the call");
+            sender.reset(h2::Reason::CANCEL);
         }
-        if send_data(&mut send, batch.take(), ended).await.is_err() || ended {
-            return;
-        }
+        Sent::Ended(_) | Sent::Reset | Sent::Expired => {}
     }
 }

@@ -4,33 +4,28 @@
 
 mod call;
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::compression::{AcceptEncodings, Encoding};
-use crate::error::{Error, resolve};
+use crate::compression::PeerAccepts;
+use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use crate::resolve::resolve;
 use crate::status::Status;
 
-/// Default h2 flow-control window of each stream, in bytes.
-pub const DEFAULT_STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
-/// Default h2 flow-control window of the connection, in bytes.
-pub const DEFAULT_CONNECTION_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+pub use crate::stream::{
+    DEFAULT_CONNECTION_WINDOW_BYTES, DEFAULT_DATA_FRAME_BUDGET_BYTES, DEFAULT_STREAM_WINDOW_BYTES,
+};
 /// Default limit on a response's header list (headers or trailers), in bytes.
 pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
 /// Default time one connection attempt (TCP and HTTP/2 handshake) may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `user-agent` sent with every call.
-const USER_AGENT: &str = concat!("grpc-rust-h2grpc/", env!("CARGO_PKG_VERSION"));
 
 /// Settings of a channel.
 #[derive(Clone)]
@@ -55,18 +50,14 @@ struct Inner {
     target: String,
     scheme: Scheme,
     authority: Authority,
-    user_agent: HeaderValue,
     config: Config,
     /// The current connection and its generation number.
     current: Mutex<Option<(SendRequest<Bytes>, u64)>>,
     /// Held while connecting, so one caller connects and the others wait for it.
     connecting: tokio::sync::Mutex<u64>,
-    /// The encodings the server advertised in `grpc-accept-encoding` (`UNKNOWN_ACCEPT`
-    /// until it has said): requests are never compressed with one it did not list.
-    server_accepts: AtomicU8,
+    /// What the server advertised in `grpc-accept-encoding`.
+    server_accepts: PeerAccepts,
 }
-
-const UNKNOWN_ACCEPT: u8 = u8::MAX;
 
 /// Builds a [`Channel`] with non-default settings.
 pub struct ChannelBuilder {
@@ -97,6 +88,13 @@ impl ChannelBuilder {
     /// Flow-control window of the connection, in bytes.
     pub fn connection_window_size(mut self, bytes: u32) -> Self {
         self.config.h2.initial_connection_window_size(bytes);
+        self
+    }
+
+    /// Bytes of small received DATA frames the connection may hold unread (h2's
+    /// `data_frame_budget`; see [`DEFAULT_DATA_FRAME_BUDGET_BYTES`]).
+    pub fn data_frame_budget(mut self, bytes: usize) -> Self {
+        self.config.h2.data_frame_budget(bytes);
         self
     }
 
@@ -134,11 +132,10 @@ impl ChannelBuilder {
                 target: self.target,
                 scheme: Scheme::HTTP,
                 authority,
-                user_agent: HeaderValue::from_static(USER_AGENT),
                 config: self.config,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(0),
-                server_accepts: AtomicU8::new(UNKNOWN_ACCEPT),
+                server_accepts: PeerAccepts::new(),
             }),
         })
     }
@@ -161,11 +158,14 @@ impl ChannelBuilder {
         Ok(channel)
     }
 
-    /// A channel connected now.
+    /// A channel connected now. The error names the target, as a call's would.
     pub async fn connect(self) -> Result<Channel, Error> {
         let channel = self.lazy()?;
         let generation = channel.current().map_or(0, |(_, g)| g);
-        channel.reconnect(generation).await?;
+        channel
+            .reconnect(generation)
+            .await
+            .map_err(|e| Error::Connect(channel.inner.target.clone(), Box::new(e)))?;
         Ok(channel)
     }
 }
@@ -177,6 +177,7 @@ impl Channel {
         h2.initial_window_size(DEFAULT_STREAM_WINDOW_BYTES)
             .initial_connection_window_size(DEFAULT_CONNECTION_WINDOW_BYTES)
             .max_header_list_size(DEFAULT_MAX_HEADER_LIST_BYTES)
+            .data_frame_budget(DEFAULT_DATA_FRAME_BUDGET_BYTES)
             .enable_push(false);
         ChannelBuilder {
             target: target.into(),
@@ -203,24 +204,6 @@ impl Channel {
     /// The target this channel connects to.
     pub fn target(&self) -> &str {
         &self.inner.target
-    }
-
-    /// The encoding to compress requests with: `wanted`, unless the server has said it
-    /// does not accept it.
-    fn negotiate(&self, wanted: Option<Encoding>) -> Option<Encoding> {
-        let wanted = wanted?;
-        match self.inner.server_accepts.load(Ordering::Relaxed) {
-            UNKNOWN_ACCEPT => Some(wanted),
-            bits => AcceptEncodings::from_bits(bits)
-                .contains(wanted)
-                .then_some(wanted),
-        }
-    }
-
-    fn learn_accepted(&self, accepted: AcceptEncodings) {
-        self.inner
-            .server_accepts
-            .store(accepted.bits(), Ordering::Relaxed);
     }
 
     fn current(&self) -> Option<(SendRequest<Bytes>, u64)> {

@@ -1,112 +1,119 @@
-//! One call on the server: the four kinds (unary, client-streaming, server-streaming,
-//! bidi) as futures that read the request, run the handler under the call's deadline
-//! while watching for the client's reset, and write the response.
+//! One call on the server. A call is a request side (one message, or a stream of them)
+//! and a response side (one message, or a stream); the four kinds are the four pairs,
+//! all run by `Call::run`: read the request, run the handler under the call's deadline
+//! while watching for the client's reset, and answer through the call's `Responder`,
+//! the one place that decides how a response starts and ends.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use h2::RecvStream;
 use h2::server::SendResponse;
-use http::{HeaderMap, HeaderValue};
-use tokio::time::{Instant, Sleep};
+use http::HeaderMap;
 
-use crate::compression::{AcceptEncodings, Encoding};
-use crate::framing;
+use super::router::Router;
+use crate::compression::{self, Compression, Encoding};
+use crate::deadline::Deadline;
+use crate::framing::Decoder;
+use crate::headers::{self, RequestHead, ResponseHead};
 use crate::metadata::Metadata;
-use crate::request::{Compression, Request, Response};
-use crate::status::{GRPC_STATUS, Status};
-use crate::stream::{Batch, ResponseStream, Side, Streaming, send_data};
+use crate::request::{Request, Response};
+use crate::status::Status;
+use crate::stream::{
+    Encoder, Outcome, ResponseStream, Sender, Sent, Side, Streaming, poll_source, supervise,
+};
 
 /// A call, boxed, ready to be run by the connection or its own task.
 pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// `content-type` of every response.
-const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
-const GRPC_ENCODING: &str = "grpc-encoding";
-
 /// The server's settings every call follows.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
+pub(crate) struct Config {
     pub max_receive_message_size: usize,
     pub max_send_message_size: usize,
     /// Encoding for responses whose handler chose none (used when the client accepts it).
     pub send_compression: Option<Encoding>,
 }
 
-/// What the request's headers said about compression.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Negotiation {
-    /// `grpc-encoding` of the request's messages.
-    pub request_encoding: Option<Encoding>,
-    /// `grpc-accept-encoding`: what the client can read.
-    pub accept: AcceptEncodings,
+/// Check a new stream and route it. Streams answered at once (not gRPC, malformed, an
+/// expired deadline, no such method) give `None`; others give the call to run.
+pub(crate) fn accept(
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    config: Config,
+    router: &Router,
+) -> Option<CallFuture> {
+    let (parts, body) = request.into_parts();
+    if let Err(status) = headers::check_http(&parts.method, &parts.headers) {
+        let _ = respond.send_response(headers::http_error(status), true);
+        return None;
+    }
+    let head = match RequestHead::parse(&parts.headers) {
+        Ok(head) => head,
+        Err(status) => {
+            Responder::new(respond).write_status(status, Metadata::new());
+            return None;
+        }
+    };
+    if head.timeout.is_some_and(|t| t.is_zero()) {
+        // The deadline passed before the call arrived (grpc-go sends `0n` then).
+        let status = Status::deadline_exceeded("the deadline passed before the call arrived");
+        Responder::new(respond).write_status(status, Metadata::new());
+        return None;
+    }
+    let (service, method) = match router.route(parts.uri.path()) {
+        Ok(found) => found,
+        Err(status) => {
+            Responder::new(respond).write_status(status, Metadata::new());
+            return None;
+        }
+    };
+    let call = Call {
+        head,
+        headers: parts.headers,
+        body,
+        respond,
+        config,
+    };
+    match service.call(method, call) {
+        Ok(future) => Some(future),
+        Err(call) => {
+            let status = Status::unimplemented(format!(
+                "unknown method {method} for service {}",
+                service.name()
+            ));
+            call.reject(status);
+            None
+        }
+    }
 }
 
 /// An accepted call, routed to a method but not yet started. Generated service code turns
 /// it into a [`CallFuture`] with one of [`Call::unary`], [`Call::client_streaming`],
 /// [`Call::server_streaming`] or [`Call::streaming`].
 pub struct Call {
+    head: RequestHead,
     headers: HeaderMap,
     body: RecvStream,
     respond: SendResponse<Bytes>,
-    timeout: Option<Duration>,
-    settings: Settings,
-    negotiation: Negotiation,
+    config: Config,
 }
 
 impl std::fmt::Debug for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.head.timeout)
             .finish_non_exhaustive()
     }
 }
 
-/// How supervised work ended.
-enum Outcome<T> {
-    Done(T),
-    /// The client reset the stream (or the connection is gone): nothing more to send.
-    Reset,
-    /// The call's deadline passed.
-    Deadline,
-}
-
 impl Call {
-    pub(crate) fn new(
-        headers: HeaderMap,
-        body: RecvStream,
-        respond: SendResponse<Bytes>,
-        timeout: Option<Duration>,
-        settings: Settings,
-        negotiation: Negotiation,
-    ) -> Call {
-        Call {
-            headers,
-            body,
-            respond,
-            timeout,
-            settings,
-            negotiation,
-        }
-    }
-
-    /// The request stream, decoding with the request's encoding.
-    fn requests<Req: prost::Message + Default>(
-        body: RecvStream,
-        settings: &Settings,
-        negotiation: &Negotiation,
-    ) -> Streaming<Req> {
-        let max = settings.max_receive_message_size;
-        Streaming::new(body, Side::Server, max, negotiation.request_encoding)
-    }
-
     /// End the call at once with `status`, as a Trailers-Only response.
     pub fn reject(self, status: Status) {
-        send_trailers_only(self.respond, status);
+        Responder::new(self.respond).write_status(status, Metadata::new());
     }
 
     /// A unary call: one request, one response.
@@ -117,25 +124,7 @@ impl Call {
         F: FnOnce(Request<Req>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<Resp>, Status>> + Send + 'static,
     {
-        let Call {
-            headers,
-            body,
-            respond,
-            timeout,
-            settings,
-            negotiation,
-        } = self;
-        Box::pin(async move {
-            let work = async move {
-                let mut requests = Call::requests::<Req>(body, &settings, &negotiation);
-                let message = single_request(&mut requests).await?;
-                let mut request =
-                    Request::from_parts(Metadata::from_headers(headers), message, timeout);
-                request.compression.received_compressed = requests.last_message_compressed();
-                handler(request).await
-            };
-            respond_single(respond, timeout, settings, negotiation, work).await
-        })
+        self.run::<OneRequest, OneResponse, Req, Resp, F, Fut>(handler)
     }
 
     /// A client-streaming call: a stream of requests, one response.
@@ -146,23 +135,7 @@ impl Call {
         F: FnOnce(Request<Streaming<Req>>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<Resp>, Status>> + Send + 'static,
     {
-        let Call {
-            headers,
-            body,
-            respond,
-            timeout,
-            settings,
-            negotiation,
-        } = self;
-        Box::pin(async move {
-            let requests = Call::requests::<Req>(body, &settings, &negotiation);
-            let work = handler(Request::from_parts(
-                Metadata::from_headers(headers),
-                requests,
-                timeout,
-            ));
-            respond_single(respond, timeout, settings, negotiation, work).await
-        })
+        self.run::<RequestStream, OneResponse, Req, Resp, F, Fut>(handler)
     }
 
     /// A server-streaming call: one request, a stream of responses.
@@ -173,25 +146,7 @@ impl Call {
         F: FnOnce(Request<Req>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<ResponseStream<Resp>>, Status>> + Send + 'static,
     {
-        let Call {
-            headers,
-            body,
-            respond,
-            timeout,
-            settings,
-            negotiation,
-        } = self;
-        Box::pin(async move {
-            let work = async move {
-                let mut requests = Call::requests::<Req>(body, &settings, &negotiation);
-                let message = single_request(&mut requests).await?;
-                let mut request =
-                    Request::from_parts(Metadata::from_headers(headers), message, timeout);
-                request.compression.received_compressed = requests.last_message_compressed();
-                handler(request).await
-            };
-            respond_streaming(respond, timeout, settings, negotiation, work).await
-        })
+        self.run::<OneRequest, StreamResponse, Req, Resp, F, Fut>(handler)
     }
 
     /// A bidirectional-streaming call: a stream of requests, a stream of responses.
@@ -202,286 +157,333 @@ impl Call {
         F: FnOnce(Request<Streaming<Req>>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Response<ResponseStream<Resp>>, Status>> + Send + 'static,
     {
+        self.run::<RequestStream, StreamResponse, Req, Resp, F, Fut>(handler)
+    }
+
+    /// Every kind: read the request side `Q`, run the handler under the deadline while
+    /// watching the client's reset (a panic is `UNKNOWN`), answer with the response side `P`.
+    fn run<Q, P, Req, Resp, F, Fut>(self, handler: F) -> CallFuture
+    where
+        Q: RequestSide<Req>,
+        P: ResponseSide<Resp>,
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: FnOnce(Request<Q::Body>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Response<P::Body>, Status>> + Send + 'static,
+    {
         let Call {
+            head,
             headers,
             body,
             respond,
-            timeout,
-            settings,
-            negotiation,
+            config,
         } = self;
         Box::pin(async move {
-            let requests = Call::requests::<Req>(body, &settings, &negotiation);
-            let work = handler(Request::from_parts(
-                Metadata::from_headers(headers),
-                requests,
-                timeout,
-            ));
-            respond_streaming(respond, timeout, settings, negotiation, work).await
+            let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
+            let requests = Streaming::<Req>::new(body, Side::Server, decoder);
+            let work = async move {
+                let (message, compressed) = Q::take(requests).await?;
+                let metadata = Metadata::from_headers(headers);
+                let mut request = Request::from_parts(metadata, message, head.timeout);
+                request.compression.received_compressed = compressed;
+                handler(request).await
+            };
+            let mut work = std::pin::pin!(work);
+            let mut responder = Responder::new(respond);
+            let mut deadline = Deadline::after(head.timeout);
+            let outcome = supervise(
+                |cx| match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+                    Ok(polled) => polled,
+                    Err(panic) => Poll::Ready(Err(Status::from_panic(panic))),
+                },
+                |cx| responder.poll_reset(cx),
+                &mut deadline,
+            )
+            .await;
+            match outcome {
+                Outcome::Reset => {}
+                Outcome::Expired => responder.write_status(deadline_status(), Metadata::new()),
+                Outcome::Done(Err(status)) => responder.write_status(status, Metadata::new()),
+                Outcome::Done(Ok(response)) => {
+                    let Response {
+                        metadata,
+                        message,
+                        trailers,
+                        compression,
+                        headers_first,
+                    } = response;
+                    let encoding = compression::response_encoding(
+                        compression.encoding,
+                        config.send_compression,
+                        head.accept,
+                    );
+                    let encoder = Encoder::new(config.max_send_message_size, encoding, compression);
+                    let head = (
+                        ResponseHead {
+                            encoding,
+                            accept: None,
+                        },
+                        metadata,
+                    );
+                    responder.prepare(head, encoder);
+                    if headers_first && !responder.write_header() {
+                        return;
+                    }
+                    P::send(responder, message, trailers, deadline).await;
+                }
+            }
         })
     }
-}
-
-/// Read the one request of a unary or server-streaming call, to the end of the stream.
-/// Any other count is a cardinality violation: UNIMPLEMENTED (`doc/statuscodes.md`).
-async fn single_request<Req: prost::Message + Default>(
-    requests: &mut Streaming<Req>,
-) -> Result<Req, Status> {
-    let Some(message) = requests.message().await? else {
-        return Err(Status::unimplemented(
-            "the client sent no request message; this method takes exactly one",
-        ));
-    };
-    if requests.message().await?.is_some() {
-        return Err(Status::unimplemented(
-            "the client sent more than one request message; this method takes exactly one",
-        ));
-    }
-    Ok(message)
-}
-
-fn deadline_timer(timeout: Option<Duration>) -> Option<Pin<Box<Sleep>>> {
-    timeout.map(|t| Box::pin(tokio::time::sleep_until(Instant::now() + t)))
 }
 
 fn deadline_status() -> Status {
     Status::deadline_exceeded("deadline exceeded before the server finished the call")
 }
 
-/// Poll `work` until it ends, the client resets the stream (`reset`), or the deadline
-/// passes. A panic in `work` ends it as `UNKNOWN`.
-async fn supervise<T>(
-    work: impl Future<Output = Result<T, Status>>,
-    mut reset: impl FnMut(&mut Context<'_>) -> bool,
-    deadline: &mut Option<Pin<Box<Sleep>>>,
-) -> Outcome<Result<T, Status>> {
-    let mut work = std::pin::pin!(work);
-    poll_fn(|cx| {
-        if reset(cx) {
-            return Poll::Ready(Outcome::Reset);
-        }
-        match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
-            Ok(Poll::Ready(result)) => return Poll::Ready(Outcome::Done(result)),
-            Ok(Poll::Pending) => {}
-            Err(panic) => return Poll::Ready(Outcome::Done(Err(panicked(panic)))),
-        }
-        if let Some(sleep) = deadline
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Outcome::Deadline);
-        }
-        Poll::Pending
-    })
-    .await
+/// How the request messages reach the handler.
+trait RequestSide<Req>: Send + 'static {
+    /// What the handler's `Request` holds.
+    type Body: Send + 'static;
+    /// Take the request off the stream, and whether its (one) message was compressed.
+    fn take(
+        requests: Streaming<Req>,
+    ) -> impl Future<Output = Result<(Self::Body, bool), Status>> + Send;
 }
 
-fn panicked(panic: Box<dyn std::any::Any + Send>) -> Status {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    tracing::error!(panic = %what, "handler panicked");
-    Status::unknown("the handler panicked")
-}
+/// Exactly one request message, read to the end of the stream.
+struct OneRequest;
+/// The request stream itself.
+struct RequestStream;
 
-/// Run a handler producing one response, then send it (or the error, Trailers-Only).
-async fn respond_single<Resp: prost::Message>(
-    mut respond: SendResponse<Bytes>,
-    timeout: Option<Duration>,
-    settings: Settings,
-    negotiation: Negotiation,
-    work: impl Future<Output = Result<Response<Resp>, Status>>,
-) {
-    let mut deadline = deadline_timer(timeout);
-    let response =
-        match supervise(work, |cx| respond.poll_reset(cx).is_ready(), &mut deadline).await {
-            Outcome::Reset => return,
-            Outcome::Deadline => return send_trailers_only(respond, deadline_status()),
-            Outcome::Done(Err(status)) => return send_trailers_only(respond, status),
-            Outcome::Done(Ok(response)) => response,
+impl<Req: prost::Message + Default + 'static> RequestSide<Req> for OneRequest {
+    type Body = Req;
+
+    /// Any other count than one is a cardinality violation: UNIMPLEMENTED (`doc/statuscodes.md`).
+    async fn take(mut requests: Streaming<Req>) -> Result<(Req, bool), Status> {
+        let Some(message) = requests.message().await? else {
+            return Err(Status::unimplemented(
+                "the client sent no request message; this method takes exactly one",
+            ));
         };
-    let encoding = negotiate(&response.compression, &settings, &negotiation);
-    let Response {
-        metadata,
-        message,
-        trailers,
-        compression,
-    } = response;
-    let body = match framing::encode_with(
-        &message,
-        settings.max_send_message_size,
-        compression.for_next_message(encoding),
+        let compressed = requests.last_message_compressed();
+        if requests.message().await?.is_some() {
+            return Err(Status::unimplemented(
+                "the client sent more than one request message; this method takes exactly one",
+            ));
+        }
+        Ok((message, compressed))
+    }
+}
+
+impl<Req: prost::Message + Default + 'static> RequestSide<Req> for RequestStream {
+    type Body = Streaming<Req>;
+
+    async fn take(requests: Streaming<Req>) -> Result<(Streaming<Req>, bool), Status> {
+        Ok((requests, false))
+    }
+}
+
+/// How the handler's answer goes out.
+trait ResponseSide<Resp>: Send + 'static {
+    /// What the handler's `Response` holds.
+    type Body: Send + 'static;
+    /// Send `body` through `responder`, then the status with `trailers`.
+    fn send(
+        responder: Responder,
+        body: Self::Body,
+        trailers: Metadata,
+        deadline: Deadline,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// One response message, already in hand.
+struct OneResponse;
+/// A stream of response messages.
+struct StreamResponse;
+
+impl<Resp: prost::Message + 'static> ResponseSide<Resp> for OneResponse {
+    type Body = Resp;
+
+    /// Nothing to wait for: written at once (no future state to carry on the hot path).
+    fn send(
+        mut responder: Responder,
+        message: Resp,
+        trailers: Metadata,
+        _: Deadline,
+    ) -> impl Future<Output = ()> + Send {
+        responder.write_one(&message, trailers);
+        std::future::ready(())
+    }
+}
+
+impl<Resp: prost::Message + 'static> ResponseSide<Resp> for StreamResponse {
+    type Body = ResponseStream<Resp>;
+
+    async fn send(
+        mut responder: Responder,
+        mut messages: ResponseStream<Resp>,
+        trailers: Metadata,
+        mut deadline: Deadline,
     ) {
-        Ok(body) => body,
-        Err(status) => return send_trailers_only(respond, status),
-    };
-    let Ok(mut send) = respond.send_response(response_head(metadata, encoding), false) else {
-        return;
-    };
-    // One message the handler already holds: h2 may queue it whole; the window paces the writes.
-    if send.send_data(body, false).is_ok() {
-        let _ = send.send_trailers(ok_trailers(trailers));
-    }
-}
-
-/// Run a handler producing a response stream, then pump the stream into the h2 stream
-/// as the peer's window allows, and end with the status.
-async fn respond_streaming<Resp: prost::Message>(
-    mut respond: SendResponse<Bytes>,
-    timeout: Option<Duration>,
-    settings: Settings,
-    negotiation: Negotiation,
-    work: impl Future<Output = Result<Response<ResponseStream<Resp>>, Status>>,
-) {
-    let mut deadline = deadline_timer(timeout);
-    let response =
-        match supervise(work, |cx| respond.poll_reset(cx).is_ready(), &mut deadline).await {
-            Outcome::Reset => return,
-            Outcome::Deadline => return send_trailers_only(respond, deadline_status()),
-            Outcome::Done(Err(status)) => return send_trailers_only(respond, status),
-            Outcome::Done(Ok(response)) => response,
-        };
-    let encoding = negotiate(&response.compression, &settings, &negotiation);
-    let Response {
-        metadata,
-        message: mut messages,
-        trailers,
-        compression,
-    } = response;
-    let Ok(mut send) = respond.send_response(response_head(metadata, encoding), false) else {
-        return;
-    };
-    let mut batch = Batch::default();
-    let status = loop {
-        // Wait for the next message, watching the client's reset and the deadline.
-        let next = poll_fn(|cx| messages.as_mut().poll_next(cx).map(Ok::<_, Status>));
-        let mut item =
-            match supervise(next, |cx| send.poll_reset(cx).is_ready(), &mut deadline).await {
+        // The headers go out with the first message: a stream that ends before its first
+        // message (with an error or not) is a Trailers-Only response.
+        if !responder.is_started() {
+            let first = supervise(
+                |cx| poll_source(messages.as_mut(), cx),
+                |cx| responder.poll_reset(cx),
+                &mut deadline,
+            )
+            .await;
+            match first {
                 Outcome::Reset => return,
-                Outcome::Deadline => break deadline_status(),
-                Outcome::Done(Err(status)) => break status,
-                Outcome::Done(Ok(item)) => item,
-            };
-        // Then take every message already ready, up to a frame's worth (see `Batch`).
-        let mut end = None;
-        loop {
-            let message = match item {
-                None => {
-                    end = Some(Status::ok());
-                    break;
+                Outcome::Expired => return responder.write_status(deadline_status(), trailers),
+                Outcome::Done(None) => return responder.write_status(Status::ok(), trailers),
+                Outcome::Done(Some(Err(status))) => {
+                    return responder.write_status(status, trailers);
                 }
-                Some(Err(status)) => {
-                    end = Some(status);
-                    break;
-                }
-                Some(Ok(message)) => message,
-            };
-            let encoding = compression.for_next_message(encoding);
-            match framing::encode_with(&message, settings.max_send_message_size, encoding) {
-                Ok(body) => batch.push(body),
-                Err(status) => {
-                    end = Some(status);
-                    break;
-                }
-            }
-            if batch.is_full() {
-                break;
-            }
-            // Ready now, or not: never waits. A panic in the stream ends it as UNKNOWN.
-            let polled = poll_fn(|cx| {
-                Poll::Ready(catch_unwind(AssertUnwindSafe(|| {
-                    messages.as_mut().poll_next(cx)
-                })))
-            });
-            item = match polled.await {
-                Ok(Poll::Ready(item)) => item,
-                Ok(Poll::Pending) => break,
-                Err(panic) => Some(Err(panicked(panic))),
-            };
-        }
-        if batch.len() > 0 {
-            // Wait for the peer's window; a reset shows up here as an error.
-            let sent = send_data(&mut send, batch.take(), false);
-            match supervise(sent, |_| false, &mut deadline).await {
-                Outcome::Done(Ok(())) => {}
-                Outcome::Done(Err(_)) | Outcome::Reset => return,
-                Outcome::Deadline => {
-                    // Trailers would queue behind the unsent data: reset instead.
-                    send.send_reset(h2::Reason::CANCEL);
-                    return;
+                Outcome::Done(Some(Ok(message))) => {
+                    if !responder.write(&message) {
+                        return;
+                    }
                 }
             }
         }
-        if let Some(status) = end {
-            break status;
+        let Some(sender) = responder.sender.as_mut() else {
+            return;
+        };
+        match sender
+            .send_all(messages.as_mut(), &mut deadline, false)
+            .await
+        {
+            Sent::Reset => {}
+            Sent::Expired => responder.write_status(deadline_status(), trailers),
+            Sent::Ended(status) => responder.write_status(status, trailers),
         }
-    };
-    let trailers = if status.is_ok() {
-        ok_trailers(trailers)
-    } else {
-        status.into_trailers()
-    };
-    let _ = send.send_trailers(trailers);
-}
-
-/// The response encoding: the handler's choice, else the server's, if the client accepts it.
-fn negotiate(
-    compression: &Compression,
-    settings: &Settings,
-    negotiation: &Negotiation,
-) -> Option<Encoding> {
-    compression
-        .encoding
-        .or(settings.send_compression)
-        .filter(|e| negotiation.accept.contains(*e))
-}
-
-fn response_head(metadata: Metadata, encoding: Option<Encoding>) -> http::Response<()> {
-    let mut response = http::Response::new(());
-    let headers = response.headers_mut();
-    headers.reserve(2 + metadata.len());
-    headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
-    // `grpc-accept-encoding` goes only with the answer to an encoding we cannot read
-    // (as grpc-go does): on every response it would cost an HPACK entry per call.
-    if let Some(encoding) = encoding {
-        headers.insert(GRPC_ENCODING, encoding.header_value());
     }
-    metadata.append_to(headers);
-    response
 }
 
-fn ok_trailers(metadata: Metadata) -> HeaderMap {
-    let mut trailers = HeaderMap::with_capacity(1 + metadata.len());
-    trailers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
-    metadata.append_to(&mut trailers);
-    trailers
+/// The server's side of one response, the only code that writes it (grpc-go's
+/// `WriteHeader` / `Write` / `WriteStatus`). The response headers are held until the
+/// first message or [`Responder::write_header`]; the status then goes as trailers, or,
+/// when no header went out, as a Trailers-Only response carrying the held headers' metadata.
+pub(crate) struct Responder {
+    respond: SendResponse<Bytes>,
+    /// Before the headers go out: what they will say.
+    pending: Option<(ResponseHead, Metadata)>,
+    encoder: Option<Encoder>,
+    /// Once the headers are out: the stream's outbound pipeline.
+    sender: Option<Sender>,
 }
 
-/// A Trailers-Only response: one HEADERS frame with END_STREAM carrying the status.
-pub(crate) fn send_trailers_only(respond: SendResponse<Bytes>, status: Status) {
-    send_trailers_only_with(respond, status, &[]);
-}
-
-/// A Trailers-Only response with extra protocol headers (e.g. `grpc-accept-encoding`).
-pub(crate) fn send_trailers_only_with(
-    mut respond: SendResponse<Bytes>,
-    status: Status,
-    extra: &[(&'static str, &'static str)],
-) {
-    let mut response = http::Response::new(());
-    let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, CONTENT_TYPE_GRPC);
-    for &(name, value) in extra {
-        headers.insert(name, HeaderValue::from_static(value));
+impl Responder {
+    fn new(respond: SendResponse<Bytes>) -> Responder {
+        Responder {
+            respond,
+            pending: None,
+            encoder: None,
+            sender: None,
+        }
     }
-    headers.extend(status.into_trailers());
-    let _ = respond.send_response(response, true);
-}
 
-/// A plain HTTP answer for requests that are not gRPC at all (wrong method or content-type).
-pub(crate) fn send_http_error(mut respond: SendResponse<Bytes>, status: http::StatusCode) {
-    let mut response = http::Response::new(());
-    *response.status_mut() = status;
-    let _ = respond.send_response(response, true);
+    /// Whether the client reset the stream (or the connection is gone).
+    fn poll_reset(&mut self, cx: &mut Context<'_>) -> bool {
+        self.respond.poll_reset(cx).is_ready()
+    }
+
+    /// Whether the response headers are out.
+    fn is_started(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Prepare the headers (sent later) and how messages are encoded.
+    fn prepare(&mut self, head: (ResponseHead, Metadata), encoder: Encoder) {
+        self.pending = Some(head);
+        self.encoder = Some(encoder);
+    }
+
+    /// Send the response headers now, if they have not gone yet. `false` when the
+    /// stream is gone.
+    fn write_header(&mut self) -> bool {
+        if self.sender.is_some() {
+            return true;
+        }
+        let (head, metadata) = self.pending.take().unwrap_or_default();
+        let encoder = self
+            .encoder
+            .take()
+            .unwrap_or_else(|| Encoder::new(usize::MAX, None, Compression::default()));
+        match self.respond.send_response(head.write(metadata), false) {
+            Ok(stream) => {
+                self.sender = Some(Sender::new(stream, encoder));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn encode<M: prost::Message>(&self, message: &M) -> Result<Bytes, Status> {
+        match (&self.sender, &self.encoder) {
+            (Some(sender), _) => sender.encoder().encode(message),
+            (None, Some(encoder)) => encoder.encode(message),
+            (None, None) => Encoder::new(usize::MAX, None, Compression::default()).encode(message),
+        }
+    }
+
+    /// Queue one message, sending the headers first if they have not gone. A message
+    /// that cannot be encoded ends the call with its status. `false` when the call is over.
+    fn write<M: prost::Message>(&mut self, message: &M) -> bool {
+        let encoded = match self.encode(message) {
+            Ok(encoded) => encoded,
+            Err(status) => {
+                self.write_status_in_place(status, Metadata::new());
+                return false;
+            }
+        };
+        if !self.write_header() {
+            return false;
+        }
+        if let Some(sender) = &mut self.sender {
+            sender.push(encoded);
+        }
+        true
+    }
+
+    /// A unary answer: the headers, the one message (handed to h2 whole: h2 queues it
+    /// and the peer's window paces the writes) and the trailers. Nothing to wait for.
+    fn write_one<M: prost::Message>(&mut self, message: &M, trailers: Metadata) {
+        if self.write(message)
+            && let Some(sender) = &mut self.sender
+            && sender.flush_whole(false).is_ok()
+        {
+            sender.send_trailers(headers::ok_trailers(trailers));
+        }
+    }
+
+    /// End the call with `status` (and, when it is `OK`, the handler's `trailers`):
+    /// trailers after the headers, or Trailers-Only when no header went out.
+    fn write_status(mut self, status: Status, trailers: Metadata) {
+        self.write_status_in_place(status, trailers);
+    }
+
+    fn write_status_in_place(&mut self, status: Status, trailers: Metadata) {
+        match &mut self.sender {
+            Some(sender) => sender.send_trailers(if status.is_ok() {
+                headers::ok_trailers(trailers)
+            } else {
+                status.into_trailers()
+            }),
+            None => {
+                let (_, metadata) = self.pending.take().unwrap_or_default();
+                let status = if status.is_ok() {
+                    let mut ok = Status::ok();
+                    *ok.metadata_mut() = trailers;
+                    ok
+                } else {
+                    status
+                };
+                let response = headers::trailers_only(metadata, status);
+                let _ = self.respond.send_response(response, true);
+            }
+        }
+    }
 }

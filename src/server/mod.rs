@@ -29,15 +29,15 @@ use tokio::sync::{mpsc, watch};
 pub use call::{Call, CallFuture};
 pub use router::Service;
 
-use crate::error::{Error, resolve};
+use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use call::Settings;
+use crate::resolve::resolve;
+use call::Config;
 use router::Router;
 
-/// Default h2 flow-control window of each stream, in bytes (h2's own default is 64 KiB).
-pub const DEFAULT_STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
-/// Default h2 flow-control window of each connection, in bytes.
-pub const DEFAULT_CONNECTION_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+pub use crate::stream::{
+    DEFAULT_CONNECTION_WINDOW_BYTES, DEFAULT_DATA_FRAME_BUDGET_BYTES, DEFAULT_STREAM_WINDOW_BYTES,
+};
 /// Default limit on concurrent streams per connection.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 1024;
 /// Default limit on a request's header list, in bytes (h2's own default is 16 MiB).
@@ -71,7 +71,7 @@ const ABORTING: u8 = 2;
 #[derive(Clone)]
 pub struct Server {
     router: Router,
-    settings: Settings,
+    config: Config,
     h2: h2::server::Builder,
     spawn_calls: bool,
     handshake_timeout: Duration,
@@ -93,10 +93,11 @@ impl Server {
             .max_concurrent_streams(DEFAULT_MAX_CONCURRENT_STREAMS)
             .max_header_list_size(DEFAULT_MAX_HEADER_LIST_BYTES)
             .max_pending_accept_reset_streams(DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS)
-            .max_local_error_reset_streams(Some(DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS));
+            .max_local_error_reset_streams(Some(DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS))
+            .data_frame_budget(DEFAULT_DATA_FRAME_BUDGET_BYTES);
         Server {
             router: Router::default(),
-            settings: Settings {
+            config: Config {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
                 send_compression: None,
@@ -116,20 +117,20 @@ impl Server {
 
     /// Limit on one received message, in bytes (default 4 MiB); larger is `RESOURCE_EXHAUSTED`.
     pub fn max_receive_message_size(mut self, bytes: usize) -> Server {
-        self.settings.max_receive_message_size = bytes;
+        self.config.max_receive_message_size = bytes;
         self
     }
 
     /// Limit on one sent message, in bytes; larger is `RESOURCE_EXHAUSTED`.
     pub fn max_send_message_size(mut self, bytes: usize) -> Server {
-        self.settings.max_send_message_size = bytes;
+        self.config.max_send_message_size = bytes;
         self
     }
 
     /// Compress responses with `encoding` when their handler chose no encoding and the
     /// client accepts it (default: none).
     pub fn send_compression(mut self, encoding: Option<crate::Encoding>) -> Server {
-        self.settings.send_compression = encoding;
+        self.config.send_compression = encoding;
         self
     }
 
@@ -142,6 +143,15 @@ impl Server {
     /// Flow-control window of each connection, in bytes.
     pub fn connection_window_size(mut self, bytes: u32) -> Server {
         self.h2.initial_connection_window_size(bytes);
+        self
+    }
+
+    /// Bytes of small received DATA frames a connection may hold unread before h2 closes
+    /// it with `ENHANCE_YOUR_CALM` (h2's `data_frame_budget`: flow control counts payload
+    /// bytes, not the memory each frame costs). Peers that send one message per DATA
+    /// frame to a slow handler need room here; see `DEFAULT_DATA_FRAME_BUDGET_BYTES`.
+    pub fn data_frame_budget(mut self, bytes: usize) -> Server {
+        self.h2.data_frame_budget(bytes);
         self
     }
 
@@ -217,7 +227,7 @@ impl Server {
     fn shared(&self) -> Shared {
         Shared {
             router: self.router.clone(),
-            settings: self.settings,
+            config: self.config,
             h2: self.h2.clone(),
             spawn_calls: self.spawn_calls,
             handshake_timeout: self.handshake_timeout,
@@ -317,7 +327,7 @@ pub async fn shutdown_signal() {
 /// What every connection of one server shares.
 struct Shared {
     router: Router,
-    settings: Settings,
+    config: Config,
     h2: h2::server::Builder,
     spawn_calls: bool,
     handshake_timeout: Duration,
@@ -406,7 +416,7 @@ where
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
-                let Some(mut call) = shared.router.dispatch(request, respond, shared.settings)
+                let Some(mut call) = call::accept(request, respond, shared.config, &shared.router)
                 else {
                     continue;
                 };

@@ -50,7 +50,8 @@ impl Drop for DropGuard {
 /// The test service.
 ///
 /// Commands in `request_data`:
-/// - unary: `echo:TEXT` replies TEXT; `fail:CODE:MESSAGE` fails; `sleep:MS` sleeps then
+/// - unary: `echo:TEXT` replies TEXT; `ran` sends the event `handler ran` and replies
+///   `ran`; `fail:CODE:MESSAGE` fails; `sleep:MS` sleeps then
 ///   replies `slept` (`sleep dropped` is sent if cancelled); `metadata` echoes `x-req` and
 ///   `x-req-bin` into headers and trailers; `panic` panics; `compression` replies
 ///   `compressed=BOOL` (whether the request message arrived compressed) and 1000 bytes
@@ -185,6 +186,10 @@ impl GrpcDemo for TestService {
         let cmd = request.message().request_data.clone();
         if let Some(text) = cmd.strip_prefix("echo:") {
             return Ok(Response::new(reply(text)));
+        }
+        if cmd == "ran" {
+            let _ = self.events.send("handler ran");
+            return Ok(Response::new(reply("ran")));
         }
         if let Some(status) = parse_fail(&cmd) {
             return Err(status);
@@ -349,7 +354,11 @@ impl GrpcDemo for TestService {
                 Err(status) => Some((Err(status), requests)),
             }
         });
-        Ok(Response::new(Box::pin(first.chain(rest))))
+        // The headers go out now, not with the first echo: clients that wait for the
+        // response headers before sending their first request (ours does) can start.
+        let mut response = Response::new(Box::pin(first.chain(rest)) as ResponseStream<_>);
+        response.send_headers_first();
+        Ok(response)
     }
 }
 
@@ -415,6 +424,11 @@ impl TestServer {
         if let Some(done) = self.done.take() {
             done.await.expect("server task");
         }
+    }
+
+    /// The handler event already sent, if any (does not wait).
+    pub fn event_now(&mut self) -> Option<&'static str> {
+        self.events.try_recv().ok()
     }
 
     /// Wait for a handler event, bounded.

@@ -22,6 +22,25 @@ struct Args {
     /// Milliseconds between the bidirectional call's requests.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
+    /// Seconds to wait for the server to accept connections before the first call (so
+    /// `cargo run --bin demo-server & cargo run --bin demo-client` does not race a cold
+    /// build); 0 calls at once.
+    #[arg(long, default_value_t = 30)]
+    wait_secs: u64,
+}
+
+/// A channel to `addr`, connected: retried every 100 ms for up to `wait`.
+async fn connect(addr: &str, wait: Duration) -> Result<h2grpc::Channel, Status> {
+    let give_up = tokio::time::Instant::now() + wait;
+    loop {
+        match h2grpc::Channel::connect(addr).await {
+            Ok(channel) => return Ok(channel),
+            Err(e) if tokio::time::Instant::now() >= give_up => {
+                return Err(Status::unavailable(e.to_string()));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 fn request(client_id: i64, text: String) -> DemoRequest {
@@ -32,9 +51,8 @@ fn request(client_id: i64, text: String) -> DemoRequest {
 }
 
 async fn run(args: &Args) -> Result<(), Status> {
-    let client = GrpcDemoClient::new(
-        h2grpc::Channel::lazy(args.addr.clone()).map_err(|e| Status::unavailable(e.to_string()))?,
-    );
+    let wait = Duration::from_secs(args.wait_secs);
+    let client = GrpcDemoClient::new(connect(&args.addr, wait).await?);
     let id = args.client_id;
 
     println!("--------------Call SimpleMethod Begin--------------");

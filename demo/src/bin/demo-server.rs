@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::Parser;
 use futures_util::StreamExt;
 use futures_util::stream;
+use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
 use h2grpc_demo::pb::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
 use h2grpc_demo::pb::{Request as DemoRequest, Response as DemoResponse};
-use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
 use tracing::info;
 
 /// Serve demo.GRPCDemo like the official data_transmission server.py.

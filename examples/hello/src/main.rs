@@ -10,10 +10,10 @@ pub mod hello {
     include!(concat!(env!("OUT_DIR"), "/hello.rs"));
 }
 
+use h2grpc::{Request, Response, Server, Status};
 use hello::greeter_client::GreeterClient;
 use hello::greeter_server::{Greeter, GreeterServer};
 use hello::{HelloReply, HelloRequest};
-use h2grpc::{Request, Response, Server, Status};
 
 struct Hello;
 

@@ -6,17 +6,16 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use h2grpc_interop::CASES;
 use futures_util::stream;
+use h2grpc::{Channel, Code, CompressionSwitch, Encoding, Request, Status};
+use h2grpc_interop::CASES;
 use h2grpc_interop::pb::test_service_client::TestServiceClient;
 use h2grpc_interop::pb::unimplemented_service_client::UnimplementedServiceClient;
 use h2grpc_interop::pb::{
     BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest,
     StreamingInputCallRequest, StreamingOutputCallRequest,
 };
-use h2grpc::{Channel, Code, CompressionSwitch, Encoding, Request, Status};
 use tokio::sync::mpsc;
-
 
 /// Run interop cases against a grpc.testing.TestService server.
 #[derive(Parser)]

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use futures_util::stream;
+use h2grpc::{
+    Code, CompressionSwitch, Encoding, Metadata, Request, Response, ResponseStream, Server, Status,
+    Streaming,
+};
 use h2grpc_interop::pb::test_service_server::{TestService, TestServiceServer};
 use h2grpc_interop::pb::{
     EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,
-};
-use h2grpc::{
-    Code, CompressionSwitch, Encoding, Metadata, Request, Response, ResponseStream, Server, Status,
-    Streaming,
 };
 
 /// Serve grpc.testing.TestService for interop clients.
@@ -155,9 +155,7 @@ fn responses_for(
 }
 
 fn streaming_response(
-    stream: impl h2grpc::Stream<Item = Result<StreamingOutputCallResponse, Status>>
-    + Send
-    + 'static,
+    stream: impl h2grpc::Stream<Item = Result<StreamingOutputCallResponse, Status>> + Send + 'static,
     switch: CompressionSwitch,
     echo: &Echo,
 ) -> Response<ResponseStream<StreamingOutputCallResponse>> {

@@ -1,0 +1,332 @@
+//! The protocol's headers: every header name gRPC uses, as one constant each (a
+//! `HeaderName`, so looking one up costs no parsing of the name), and the
+//! request and response heads as types that `parse` a received `HeaderMap` and `write`
+//! one. Pure: no I/O; every refusal is a precise [`Status`] (or, for requests that are
+//! not gRPC at all, an HTTP status).
+
+use std::time::Duration;
+
+use http::header::{CONTENT_TYPE, HeaderName, TE, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use crate::compression::{self, AcceptEncodings, Encoding, UnsupportedEncoding};
+use crate::metadata::{self, Metadata};
+use crate::status::Status;
+
+/// `grpc-timeout`: the time the client gives the call (`doc/PROTOCOL-HTTP2.md`).
+pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+/// `grpc-encoding`: the compression of the messages that follow.
+pub const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+/// `grpc-accept-encoding`: the encodings the sender can read.
+pub const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
+/// `grpc-status`: the call's code, in trailers (or a Trailers-Only response).
+pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// `grpc-message`: the status message, percent-encoded.
+pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+/// `grpc-status-details-bin`: a serialized `google.rpc.Status`.
+pub const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+
+/// `content-type` of every request and response this library sends.
+pub const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+/// `te: trailers`, which every gRPC request carries.
+pub const TE_TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+/// `user-agent` of this library's client.
+pub const USER_AGENT_VALUE: HeaderValue =
+    HeaderValue::from_static(concat!("grpc-rust-h2grpc/", env!("CARGO_PKG_VERSION")));
+const ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(compression::ACCEPT_ENCODING);
+const GRPC_STATUS_OK: HeaderValue = HeaderValue::from_static("0");
+
+/// Whether `headers` say `content-type: application/grpc` (or a `+suffix` of it).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The HTTP-level check of a request, before anything gRPC: `POST` (else 405) with a
+/// gRPC `content-type` (else 415), as grpc-go answers.
+pub fn check_http(method: &Method, headers: &HeaderMap) -> Result<(), StatusCode> {
+    if method != Method::POST {
+        return Err(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    if !is_grpc(headers) {
+        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    Ok(())
+}
+
+/// What a request's headers say about the call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestHead {
+    /// `grpc-timeout`: the time left of the client's deadline.
+    pub timeout: Option<Duration>,
+    /// `grpc-encoding` of the request's messages (`None`: identity).
+    pub encoding: Option<Encoding>,
+    /// `grpc-accept-encoding`: what the client can read.
+    pub accept: AcceptEncodings,
+}
+
+impl RequestHead {
+    /// Parse a request's headers. An encoding we cannot read is `UNIMPLEMENTED`, carrying
+    /// our `grpc-accept-encoding`; a malformed `grpc-timeout` or `-bin` value is `INTERNAL`.
+    pub fn parse(headers: &HeaderMap) -> Result<RequestHead, Status> {
+        let encoding = match headers.get(GRPC_ENCODING) {
+            None => None,
+            Some(name) => Encoding::parse(name.as_bytes()).map_err(|UnsupportedEncoding| {
+                Status::unimplemented(format!(
+                    "message encoding {:?} is not supported",
+                    String::from_utf8_lossy(name.as_bytes())
+                ))
+                // Tell the client what we can read.
+                .with_protocol_header(GRPC_ACCEPT_ENCODING, ACCEPT_ENCODING_VALUE)
+            })?,
+        };
+        let accept = headers
+            .get(GRPC_ACCEPT_ENCODING)
+            .map_or(AcceptEncodings::NONE, |v| {
+                AcceptEncodings::parse(v.as_bytes())
+            });
+        let timeout = match headers.get(GRPC_TIMEOUT) {
+            None => None,
+            Some(value) => Some(metadata::parse_timeout(value.as_bytes()).ok_or_else(|| {
+                Status::internal(format!(
+                    "malformed grpc-timeout header {:?}",
+                    String::from_utf8_lossy(value.as_bytes())
+                ))
+            })?),
+        };
+        if let Some(name) = metadata::invalid_bin(headers) {
+            return Err(Status::internal(format!(
+                "invalid base64 in binary metadata {name}"
+            )));
+        }
+        Ok(RequestHead {
+            timeout,
+            encoding,
+            accept,
+        })
+    }
+
+    /// Write the headers of a request with this head and `metadata`: `content-type`,
+    /// `te`, `user-agent`, `grpc-accept-encoding`, and `grpc-encoding` and
+    /// `grpc-timeout` when set.
+    pub fn write(&self, metadata: &Metadata, headers: &mut HeaderMap) {
+        headers.reserve(6 + metadata.len());
+        headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
+        headers.insert(TE, TE_TRAILERS);
+        headers.insert(USER_AGENT, USER_AGENT_VALUE);
+        headers.insert(GRPC_ACCEPT_ENCODING, self.accept.header_value());
+        if let Some(encoding) = self.encoding {
+            headers.insert(GRPC_ENCODING, encoding.header_value());
+        }
+        if let Some(timeout) = self.timeout {
+            headers.insert(GRPC_TIMEOUT, metadata::format_timeout(timeout));
+        }
+        metadata.copy_to(headers);
+    }
+}
+
+/// What a response's headers (not a Trailers-Only response) say about its messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// `grpc-encoding` of the response's messages.
+    pub encoding: Option<Encoding>,
+    /// `grpc-accept-encoding`, when the server sent one.
+    pub accept: Option<AcceptEncodings>,
+}
+
+impl ResponseHead {
+    /// Parse the headers of a response that carries messages. A `:status` other than
+    /// 200 maps by the HTTP table; a missing gRPC `content-type` is `UNKNOWN`; an
+    /// encoding we cannot read is `INTERNAL`.
+    pub fn parse(status: StatusCode, headers: &HeaderMap) -> Result<ResponseHead, Status> {
+        if status != StatusCode::OK {
+            return Err(Status::from_http(status));
+        }
+        if !is_grpc(headers) {
+            return Err(Status::unknown(format!(
+                "response content-type {:?} is not application/grpc",
+                headers.get(CONTENT_TYPE)
+            )));
+        }
+        let encoding = match headers.get(GRPC_ENCODING) {
+            None => None,
+            Some(name) => Encoding::parse(name.as_bytes()).map_err(|UnsupportedEncoding| {
+                Status::internal(format!(
+                    "the server compressed with {:?}, which this client does not support",
+                    String::from_utf8_lossy(name.as_bytes())
+                ))
+            })?,
+        };
+        let accept = headers
+            .get(GRPC_ACCEPT_ENCODING)
+            .map(|v| AcceptEncodings::parse(v.as_bytes()));
+        Ok(ResponseHead { encoding, accept })
+    }
+
+    /// The response headers with this head's encoding and `metadata`. The server sends
+    /// `grpc-accept-encoding` only with the answer to an encoding it cannot read (as
+    /// grpc-go does): on every response it would cost an HPACK entry per call.
+    pub fn write(&self, metadata: Metadata) -> http::Response<()> {
+        let mut response = http::Response::new(());
+        let headers = response.headers_mut();
+        headers.reserve(2 + metadata.len());
+        headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
+        if let Some(encoding) = self.encoding {
+            headers.insert(GRPC_ENCODING, encoding.header_value());
+        }
+        metadata.append_to(headers);
+        response
+    }
+}
+
+/// Trailers ending a call with `OK`, plus the handler's trailer `metadata`.
+pub fn ok_trailers(metadata: Metadata) -> HeaderMap {
+    let mut trailers = HeaderMap::with_capacity(1 + metadata.len());
+    trailers.insert(GRPC_STATUS, GRPC_STATUS_OK);
+    metadata.append_to(&mut trailers);
+    trailers
+}
+
+/// A Trailers-Only response: one HEADERS frame (sent with END_STREAM) holding the
+/// `content-type`, the response header `metadata`, and the status with its metadata.
+pub fn trailers_only(metadata: Metadata, status: Status) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
+    metadata.append_to(headers);
+    status.write_trailers(headers);
+    response
+}
+
+/// A plain HTTP answer (no gRPC) for requests that are not gRPC at all.
+pub fn http_error(status: StatusCode) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Code;
+
+    fn map(pairs: &[(&str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for &(k, v) in pairs {
+            let name = HeaderName::from_bytes(k.as_bytes()).unwrap();
+            h.append(name, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn a_written_request_head_parses_back() {
+        let head = RequestHead {
+            timeout: Some(Duration::from_millis(1500)),
+            encoding: Some(Encoding::Gzip),
+            accept: AcceptEncodings::ALL,
+        };
+        let mut md = Metadata::new();
+        md.insert("x-user", "me").unwrap();
+        let mut headers = HeaderMap::new();
+        head.write(&md, &mut headers);
+        assert!(is_grpc(&headers));
+        assert_eq!(headers[TE], "trailers");
+        assert_eq!(RequestHead::parse(&headers).unwrap(), head);
+        assert_eq!(headers["x-user"], "me");
+    }
+
+    #[test]
+    fn request_heads_refuse_precisely() {
+        let unknown = RequestHead::parse(&map(&[(GRPC_ENCODING.as_str(), "snappy")])).unwrap_err();
+        assert_eq!(unknown.code(), Code::Unimplemented);
+        assert_eq!(
+            unknown.metadata().as_headers()[&GRPC_ACCEPT_ENCODING],
+            compression::ACCEPT_ENCODING
+        );
+        for bad in ["", "1", "123456789S", "1x", "-1S"] {
+            let mut h = HeaderMap::new();
+            h.insert(GRPC_TIMEOUT, HeaderValue::from_str(bad).unwrap());
+            assert_eq!(
+                RequestHead::parse(&h).unwrap_err().code(),
+                Code::Internal,
+                "{bad:?}"
+            );
+        }
+        let bin = RequestHead::parse(&map(&[("x-bin", "!!")])).unwrap_err();
+        assert_eq!(bin.code(), Code::Internal);
+        assert_eq!(
+            RequestHead::parse(&map(&[(GRPC_TIMEOUT.as_str(), "0n")]))
+                .unwrap()
+                .timeout,
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn the_http_check_comes_first() {
+        let grpc = map(&[("content-type", "application/grpc+proto")]);
+        assert_eq!(check_http(&Method::POST, &grpc), Ok(()));
+        assert_eq!(
+            check_http(&Method::GET, &grpc),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            check_http(&Method::POST, &map(&[("content-type", "text/plain")])),
+            Err(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        );
+    }
+
+    #[test]
+    fn response_heads_round_trip_and_refuse() {
+        let head = ResponseHead {
+            encoding: Some(Encoding::Deflate),
+            accept: None,
+        };
+        let written = head.write(Metadata::new());
+        assert_eq!(
+            ResponseHead::parse(StatusCode::OK, written.headers()).unwrap(),
+            head
+        );
+        assert_eq!(
+            ResponseHead::parse(StatusCode::SERVICE_UNAVAILABLE, written.headers())
+                .unwrap_err()
+                .code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            ResponseHead::parse(StatusCode::OK, &HeaderMap::new())
+                .unwrap_err()
+                .code(),
+            Code::Unknown
+        );
+        let odd = map(&[
+            ("content-type", "application/grpc"),
+            (GRPC_ENCODING.as_str(), "br"),
+        ]);
+        assert_eq!(
+            ResponseHead::parse(StatusCode::OK, &odd)
+                .unwrap_err()
+                .code(),
+            Code::Internal
+        );
+    }
+
+    #[test]
+    fn trailers_only_holds_the_status_and_both_metadata() {
+        let mut md = Metadata::new();
+        md.insert("x-head", "1").unwrap();
+        let mut status = Status::not_found("no such thing");
+        status.metadata_mut().insert("x-tail", "2").unwrap();
+        let response = trailers_only(md, status);
+        let h = response.headers();
+        assert_eq!(h[&GRPC_STATUS], "5");
+        assert_eq!(h[&GRPC_MESSAGE], "no such thing");
+        assert_eq!(
+            (h["x-head"].as_bytes(), h["x-tail"].as_bytes()),
+            (&b"1"[..], &b"2"[..])
+        );
+        assert_eq!(ok_trailers(Metadata::new())[&GRPC_STATUS], "0");
+    }
+}
