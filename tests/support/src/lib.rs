@@ -13,6 +13,8 @@
 //! - [`demo_process`]: the real `demo-server` binary as a child process;
 //! - the peers: [`python`] (the official example and a pinned grpcio venv), [`node`]
 //!   (grpc-js), [`nginx`];
+//! - [`tls`]: test certificates (CA, server, client, an unknown client) generated at test
+//!   time;
 //! - [`lock`]: the lock files that serialise one-time setup across test processes;
 //! - [`missing`]: what a test does when a peer or tool it needs is missing.
 //!
@@ -46,6 +48,7 @@ pub mod process;
 pub mod python;
 pub mod raw;
 pub mod relay;
+pub mod tls;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
