@@ -5,7 +5,16 @@
 // grpc/grpc doc/interop-test-descriptions.md.
 //
 //   node interop_client.js --server_host H --server_port N [--server_host_override X]
-//       [--use_tls=false] [--use_test_ca=false] --test_case CASES
+//       [--use_tls=false] [--use_test_ca=false] [--ca_file F]
+//       [--tls_client_cert_file F --tls_client_key_file F] --test_case CASES
+//
+// TLS (grpc-go's flag names): --use_tls=true connects over TLS. The server's certificate is
+// verified against the PEM CA certificates of --ca_file (--use_test_ca=true says to use a
+// test CA; this peer ships none, so it needs --ca_file), or against Node's roots when
+// neither is given. --server_host_override X is the name the certificate must carry
+// (channel option grpc.ssl_target_name_override) and the calls' :authority
+// (grpc.default_authority). --tls_client_cert_file/--tls_client_key_file present a client
+// certificate (mutual TLS).
 //
 // Prints `PASS <case>` or `FAIL <case>: <reason>` per case, in order; exits 0 when all
 // passed, 1 otherwise, 2 on a usage error.
@@ -25,6 +34,7 @@
 //   tap cannot be installed, those flag checks are skipped (stderr says so) and the cases
 //   check only what the public API shows: statuses, sizes and contents.
 
+const fs = require('fs');
 const grpc = require('@grpc/grpc-js');
 const {UsageError, loadTestingPackage, parseArgs, installClientCompressionTap} = require('./common');
 
@@ -591,7 +601,7 @@ class Context {
     if (compression !== undefined) {
       options['grpc.default_compression_algorithm'] = compression;
     }
-    const credentials = args.use_tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
+    const credentials = args.credentials || grpc.credentials.createInsecure();
     const Service = service || testing.TestService;
     const client = new Service(`${host}:${args.server_port}`, credentials, options);
     this.clients.push(client);
@@ -636,10 +646,37 @@ function usage(message) {
   process.stderr.write(
     `interop_client.js: ${message}\n` +
       'usage: node interop_client.js --server_host H --server_port N [--server_host_override X]\n' +
-      '           [--use_tls=false] [--use_test_ca=false] --test_case CASES\n' +
+      '           [--use_tls=false] [--use_test_ca=false] [--ca_file F]\n' +
+      '           [--tls_client_cert_file F --tls_client_key_file F] --test_case CASES\n' +
       `CASES: one case, a comma list, or all (${CASES.join(', ')})\n`,
   );
   process.exit(2);
+}
+
+/** The contents of the file a flag names; a usage error if it cannot be read. */
+function readFlagFile(flag, path) {
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    return usage(`${flag} ${path}: ${e.message}`);
+  }
+}
+
+/**
+ * TLS channel credentials: roots from --ca_file (Node's when absent), and the client
+ * certificate of --tls_client_cert_file/--tls_client_key_file if given.
+ */
+function channelCredentials(args) {
+  if (args.use_test_ca && !args.ca_file) {
+    usage('--use_test_ca=true needs --ca_file: this peer ships no test CA');
+  }
+  if (Boolean(args.tls_client_cert_file) !== Boolean(args.tls_client_key_file)) {
+    usage('--tls_client_cert_file and --tls_client_key_file go together');
+  }
+  const roots = args.ca_file ? readFlagFile('--ca_file', args.ca_file) : null;
+  const key = args.tls_client_key_file ? readFlagFile('--tls_client_key_file', args.tls_client_key_file) : null;
+  const chain = args.tls_client_cert_file ? readFlagFile('--tls_client_cert_file', args.tls_client_cert_file) : null;
+  return grpc.credentials.createSsl(roots, key, chain);
 }
 
 async function main() {
@@ -651,6 +688,9 @@ async function main() {
       server_host_override: 'string',
       use_tls: 'bool',
       use_test_ca: 'bool',
+      ca_file: 'string',
+      tls_client_cert_file: 'string',
+      tls_client_key_file: 'string',
       test_case: 'string',
     });
   } catch (e) {
@@ -666,8 +706,10 @@ async function main() {
   if (!args.test_case) {
     usage('--test_case is required');
   }
-  if (args.use_test_ca) {
-    usage('--use_test_ca=true is not supported: this peer ships no test CA');
+  if (args.use_tls) {
+    args.credentials = channelCredentials(args);
+  } else if (args.use_test_ca || args.ca_file || args.tls_client_cert_file || args.tls_client_key_file) {
+    usage('--use_test_ca, --ca_file, --tls_client_cert_file and --tls_client_key_file need --use_tls=true');
   }
   const names = args.test_case === 'all' ? CASES : args.test_case.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) {

@@ -4,7 +4,13 @@
 // gRPC interop server (grpc.testing.TestService) on @grpc/grpc-js, following
 // tests/peers/CONVENTIONS.md and grpc/grpc doc/interop-test-descriptions.md.
 //
-//   node interop_server.js --port N [--host 127.0.0.1] [--use_tls=false]
+//   node interop_server.js --port N [--host 127.0.0.1]
+//       [--use_tls=false] [--tls_cert_file F --tls_key_file F] [--tls_client_ca_file F]
+//
+// TLS (grpc-go's flag names): --use_tls=true serves TLS with the PEM certificate chain
+// --tls_cert_file and key --tls_key_file (both required then: this peer ships no test
+// certificate). --tls_client_ca_file F also requires every client to present a certificate
+// that the CA certificates in F verify (mutual TLS).
 //
 // What grpc-js cannot do, and what this server does instead:
 // - Response compression (CompressedResponse: `response_compressed` on SimpleRequest,
@@ -24,6 +30,7 @@
 //   internal function to recover the flag (see installServerCompressionTap). Should the
 //   tap be unavailable, expect_compressed is not checked and stderr says so at start-up.
 
+const fs = require('fs');
 const grpc = require('@grpc/grpc-js');
 const {
   UsageError,
@@ -332,15 +339,32 @@ function duplexHandler(halfDuplex) {
 function usage(message) {
   process.stderr.write(
     `interop_server.js: ${message}\n` +
-      'usage: node interop_server.js --port N [--host H (default 127.0.0.1)] [--use_tls=false]\n',
+      'usage: node interop_server.js --port N [--host H (default 127.0.0.1)]\n' +
+      '           [--use_tls=false] [--tls_cert_file F --tls_key_file F] [--tls_client_ca_file F]\n',
   );
   process.exit(2);
+}
+
+/** The contents of the file a flag names; a usage error if it cannot be read. */
+function readFlagFile(flag, path) {
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    return usage(`${flag} ${path}: ${e.message}`);
+  }
 }
 
 function main() {
   let args;
   try {
-    args = parseArgs(process.argv.slice(2), {port: 'int', host: 'string', use_tls: 'bool'});
+    args = parseArgs(process.argv.slice(2), {
+      port: 'int',
+      host: 'string',
+      use_tls: 'bool',
+      tls_cert_file: 'string',
+      tls_key_file: 'string',
+      tls_client_ca_file: 'string',
+    });
   } catch (e) {
     if (e instanceof UsageError) {
       usage(e.message);
@@ -350,8 +374,26 @@ function main() {
   if (args.port === undefined) {
     usage('--port is required');
   }
+  let credentials;
   if (args.use_tls) {
-    usage('--use_tls=true is not supported by this peer (plaintext only)');
+    if (!args.tls_cert_file || !args.tls_key_file) {
+      usage('--use_tls=true needs --tls_cert_file and --tls_key_file (this peer ships no test certificate)');
+    }
+    const clientCa = args.tls_client_ca_file ? readFlagFile('--tls_client_ca_file', args.tls_client_ca_file) : null;
+    credentials = grpc.ServerCredentials.createSsl(
+      clientCa,
+      [
+        {
+          private_key: readFlagFile('--tls_key_file', args.tls_key_file),
+          cert_chain: readFlagFile('--tls_cert_file', args.tls_cert_file),
+        },
+      ],
+      clientCa !== null,
+    );
+  } else if (args.tls_cert_file || args.tls_key_file || args.tls_client_ca_file) {
+    usage('--tls_cert_file, --tls_key_file and --tls_client_ca_file need --use_tls=true');
+  } else {
+    credentials = grpc.ServerCredentials.createInsecure();
   }
   const host = args.host || '127.0.0.1';
   if (tapError) {
@@ -376,7 +418,7 @@ function main() {
   });
 
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${args.port}` : `${host}:${args.port}`;
-  server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+  server.bindAsync(address, credentials, (err, port) => {
     if (err) {
       process.stderr.write(`interop_server.js: cannot listen on ${address}: ${err.message}\n`);
       process.exit(1);

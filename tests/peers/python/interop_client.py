@@ -3,7 +3,8 @@
 Follows tests/peers/CONVENTIONS.md:
 
     python interop_client.py --server_host H --server_port N [--server_host_override X]
-        [--use_tls=false] [--use_test_ca=false] --test_case CASES
+        [--use_tls=false] [--use_test_ca=false] [--ca_file F]
+        [--tls_client_cert_file F --tls_client_key_file F] --test_case CASES
 
 CASES is one case, a comma list, or `all`. For each case, in order, prints one line
 `PASS <case>` or `FAIL <case>: <reason>`; exits 0 when all passed, 1 otherwise.
@@ -23,7 +24,14 @@ C++ reference client). What grpcio cannot do, each case says in a comment; in sh
   uncompressed second message on a compressed call needs the per-message
   GRPC_WRITE_NO_COMPRESS flag, which this client sets through grpcio's internal cygrpc
   layer (pinned grpcio 1.76.0) in `_stream_unary_with_write_flags`.
-- Plaintext only: --use_tls=true is refused.
+
+TLS (grpc-go's flag names): `--use_tls=true` connects over TLS. The server's certificate is
+verified against the PEM CA certificates of `--ca_file` (`--use_test_ca=true` says to use a
+test CA; this peer ships none, so it needs `--ca_file`), or against the system's roots when
+neither is given. `--server_host_override X` is the name the certificate must carry
+(channel option grpc.ssl_target_name_override) and the calls' :authority
+(grpc.default_authority). `--tls_client_cert_file`/`--tls_client_key_file` present a client
+certificate (mutual TLS).
 """
 
 import argparse
@@ -273,8 +281,10 @@ def _stream_unary_with_write_flags(
 
 
 class Client:
-    def __init__(self, target, host_override):
+    def __init__(self, target, host_override, credentials=None):
+        """`credentials`: grpc.ChannelCredentials for TLS, None for plaintext."""
         self._target = target
+        self._credentials = credentials
         self._options = []
         if host_override:
             self._options.append(("grpc.default_authority", host_override))
@@ -282,7 +292,10 @@ class Client:
 
     def run(self, case):
         """Runs one case on a fresh channel; None if it passed, else the reason."""
-        channel = grpc.insecure_channel(self._target, options=self._options)
+        if self._credentials is None:
+            channel = grpc.insecure_channel(self._target, options=self._options)
+        else:
+            channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
         try:
             getattr(self, case)(channel, test_pb2_grpc.TestServiceStub(channel))
             return None
@@ -638,6 +651,31 @@ def _one_line(text):
     return " ".join(str(text).split("\n")).replace("\r", " ")
 
 
+def _read(parser, flag, path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        parser.error("%s %s: %s" % (flag, path, error))
+
+
+def _channel_credentials(parser, args):
+    """TLS channel credentials: roots from --ca_file (the system's when absent), and the
+    client certificate of --tls_client_cert_file/--tls_client_key_file if given."""
+    if args.use_test_ca and not args.ca_file:
+        parser.error("--use_test_ca=true needs --ca_file: this peer ships no test CA")
+    if bool(args.tls_client_cert_file) != bool(args.tls_client_key_file):
+        parser.error("--tls_client_cert_file and --tls_client_key_file go together")
+    roots = _read(parser, "--ca_file", args.ca_file) if args.ca_file else None
+    key = chain = None
+    if args.tls_client_cert_file:
+        chain = _read(parser, "--tls_client_cert_file", args.tls_client_cert_file)
+        key = _read(parser, "--tls_client_key_file", args.tls_client_key_file)
+    return grpc.ssl_channel_credentials(
+        root_certificates=roots, private_key=key, certificate_chain=chain
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="gRPC interop client (grpcio)")
     parser.add_argument("--server_host", default="127.0.0.1")
@@ -645,10 +683,19 @@ def main(argv=None):
     parser.add_argument("--server_host_override", default=None)
     parser.add_argument("--use_tls", type=_bool_flag, default=False)
     parser.add_argument("--use_test_ca", type=_bool_flag, default=False)
+    parser.add_argument("--ca_file", default=None)
+    parser.add_argument("--tls_client_cert_file", default=None)
+    parser.add_argument("--tls_client_key_file", default=None)
     parser.add_argument("--test_case", required=True)
     args = parser.parse_args(argv)
-    if args.use_tls or args.use_test_ca:
-        parser.error("--use_tls/--use_test_ca=true are not supported by this peer (plaintext only)")
+    credentials = None
+    if args.use_tls:
+        credentials = _channel_credentials(parser, args)
+    elif args.use_test_ca or args.ca_file or args.tls_client_cert_file or args.tls_client_key_file:
+        parser.error(
+            "--use_test_ca, --ca_file, --tls_client_cert_file and --tls_client_key_file "
+            "need --use_tls=true"
+        )
 
     if args.test_case.strip() == "all":
         cases = list(ALL_CASES)
@@ -660,7 +707,7 @@ def main(argv=None):
     host = args.server_host
     if ":" in host and not host.startswith("["):
         host = "[%s]" % host
-    client = Client("%s:%d" % (host, args.server_port), args.server_host_override)
+    client = Client("%s:%d" % (host, args.server_port), args.server_host_override, credentials)
 
     failed = 0
     for case in cases:

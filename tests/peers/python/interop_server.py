@@ -2,10 +2,17 @@
 
 Follows tests/peers/CONVENTIONS.md:
 
-    python interop_server.py --port N [--host H] [--use_tls=false]
+    python interop_server.py --port N [--host H]
+        [--use_tls=false] [--tls_cert_file F --tls_key_file F] [--tls_client_ca_file F]
 
 prints `listening on port N` once listening (N is the bound port, so `--port 0` picks a free
 one) and exits 0 on SIGTERM/SIGINT.
+
+TLS (grpc-go's flag names): `--use_tls=true` serves TLS with the PEM certificate chain
+`--tls_cert_file` and key `--tls_key_file` (both required then: this peer ships no test
+certificate). `--tls_client_ca_file F` also requires every client to present a certificate
+that the CA certificates in F verify (mutual TLS); a client without one, or with one from
+another CA, fails the handshake.
 
 Needs the stubs that tests/support/python.rs generates (`generate_interop_stubs`) on
 PYTHONPATH: the protos are compiled under the top-level package `grpc_gen` instead of `grpc`,
@@ -201,14 +208,48 @@ def _address(host, port):
     return "%s:%d" % (host, port)
 
 
+def _read(parser, flag, path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        parser.error("%s %s: %s" % (flag, path, error))
+
+
+def _server_credentials(parser, args):
+    """TLS server credentials from --tls_cert_file/--tls_key_file; with
+    --tls_client_ca_file, client certificates are required and verified against it."""
+    if not args.tls_cert_file or not args.tls_key_file:
+        parser.error(
+            "--use_tls=true needs --tls_cert_file and --tls_key_file (this peer ships no "
+            "test certificate)"
+        )
+    key = _read(parser, "--tls_key_file", args.tls_key_file)
+    chain = _read(parser, "--tls_cert_file", args.tls_cert_file)
+    client_ca = None
+    if args.tls_client_ca_file:
+        client_ca = _read(parser, "--tls_client_ca_file", args.tls_client_ca_file)
+    return grpc.ssl_server_credentials(
+        [(key, chain)],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="gRPC interop server (grpcio)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--use_tls", type=_bool_flag, default=False)
+    parser.add_argument("--tls_cert_file", default=None)
+    parser.add_argument("--tls_key_file", default=None)
+    parser.add_argument("--tls_client_ca_file", default=None)
     args = parser.parse_args(argv)
+    credentials = None
     if args.use_tls:
-        parser.error("--use_tls=true is not supported by this peer (plaintext only)")
+        credentials = _server_credentials(parser, args)
+    elif args.tls_cert_file or args.tls_key_file or args.tls_client_ca_file:
+        parser.error("--tls_cert_file, --tls_key_file and --tls_client_ca_file need --use_tls=true")
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=64),
@@ -216,7 +257,10 @@ def main(argv=None):
     )
     test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
     try:
-        port = server.add_insecure_port(_address(args.host, args.port))
+        if credentials is None:
+            port = server.add_insecure_port(_address(args.host, args.port))
+        else:
+            port = server.add_secure_port(_address(args.host, args.port), credentials)
     except RuntimeError as error:
         port, reason = 0, error
     else:
