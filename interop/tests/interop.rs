@@ -2,7 +2,11 @@
 //! doc/interop-test-descriptions.md) in every direction — ours against ours, grpcio's
 //! client against our server and ours against grpcio's server, the same with grpc-js —
 //! printed as one table of case × direction (also written to
-//! `target/tmp/interop-matrix.txt`).
+//! `target/tmp/interop-matrix.txt`). Every direction runs twice: in plaintext, and over TLS
+//! (`(TLS)` columns) with certificates generated for the run by the kit's
+//! [`TestCerts`](h2grpc_test_support::tls::TestCerts) (none is committed), the clients
+//! run as grpc's interop tests run them: `--use_tls=true --use_test_ca=true --ca_file
+//! <the test CA> --server_host_override foo.test.google.fr`. Mutual TLS is in `mtls.rs`.
 //!
 //! Peers: `tests/peers/python` (grpcio, pinned, in the venv `tests/support/src/python.rs`
 //! builds) and `tests/peers/node` (@grpc/grpc-js, pinned, installed with `npm ci`).
@@ -10,6 +14,7 @@
 //! it print NOT RUN (see the kit's `missing`).
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -19,13 +24,19 @@ use h2grpc_interop::{CASES, EXTRA_CASES as OUR_EXTRA_CASES};
 use h2grpc_test_support::node;
 use h2grpc_test_support::process::Process;
 use h2grpc_test_support::python;
+use h2grpc_test_support::tls::{SERVER_HOST_OVERRIDE, TestCerts};
 
 const SERVER_START: Duration = Duration::from_secs(60);
 const CLIENT_RUN: Duration = Duration::from_secs(300);
 
+/// Marks the TLS variant of a direction (the same cells, the same limits).
+const TLS_SUFFIX: &str = " (TLS)";
+
 /// Cells a peer cannot take part in, and why. They still run, and the table shows their
-/// outcome marked `limit`; they are the only cells allowed not to pass.
+/// outcome marked `limit`; they are the only cells allowed not to pass. A direction's TLS
+/// variant has the same limits.
 fn peer_limit(direction: &str, case: &str) -> Option<&'static str> {
+    let direction = direction.strip_suffix(TLS_SUFFIX).unwrap_or(direction);
     match (direction, case) {
         ("ours → grpcio", "client_compressed_unary" | "client_compressed_streaming") => Some(
             "grpcio's server API cannot see whether a request message was compressed, so it cannot answer the \
@@ -39,6 +50,39 @@ struct Direction<'a> {
     name: &'static str,
     server: Command,
     client: Box<dyn Fn(u16) -> Command + 'a>,
+}
+
+/// The server flags of TLS (tests/peers/CONVENTIONS.md, grpc-go's names).
+fn tls_server_args(certs: &TestCerts) -> Vec<OsString> {
+    vec![
+        "--use_tls".into(),
+        "true".into(),
+        "--tls_cert_file".into(),
+        certs.server_cert.clone().into(),
+        "--tls_key_file".into(),
+        certs.server_key.clone().into(),
+    ]
+}
+
+/// The client flags of TLS, as grpc's interop tests pass them: the test CA and the name
+/// its server certificate carries.
+fn tls_client_args(certs: &TestCerts) -> Vec<OsString> {
+    vec![
+        "--use_tls".into(),
+        "true".into(),
+        "--use_test_ca".into(),
+        "true".into(),
+        "--ca_file".into(),
+        certs.ca_cert.clone().into(),
+        "--server_host_override".into(),
+        SERVER_HOST_OVERRIDE.into(),
+    ]
+}
+
+/// `cmd` with `args` appended.
+fn with_args(mut cmd: Command, args: &[OsString]) -> Command {
+    cmd.args(args);
+    cmd
 }
 
 fn our_server() -> Command {
@@ -104,8 +148,11 @@ fn interop_matrix() {
         return;
     };
     let stubs = python::generate_interop_stubs(venv);
+    let certs = TestCerts::generate();
+    let tls_server = tls_server_args(&certs);
+    let tls_client = tls_client_args(&certs);
 
-    let directions = vec![
+    let mut directions = vec![
         Direction {
             name: "ours → ours",
             server: our_server(),
@@ -135,6 +182,43 @@ fn interop_matrix() {
             client: Box::new(our_client),
         },
     ];
+    // The same five directions over TLS.
+    directions.extend([
+        Direction {
+            name: "ours → ours (TLS)",
+            server: with_args(our_server(), &tls_server),
+            client: Box::new(|port| with_args(our_client(port), &tls_client)),
+        },
+        Direction {
+            name: "grpcio → ours (TLS)",
+            server: with_args(our_server(), &tls_server),
+            client: Box::new(|port| {
+                with_args(
+                    python::python_interop_client(venv, &stubs, port, "all"),
+                    &tls_client,
+                )
+            }),
+        },
+        Direction {
+            name: "ours → grpcio (TLS)",
+            server: with_args(python::python_interop_server(venv, &stubs, 0), &tls_server),
+            client: Box::new(|port| with_args(our_client(port), &tls_client)),
+        },
+        Direction {
+            name: "grpc-js → ours (TLS)",
+            server: with_args(our_server(), &tls_server),
+            client: Box::new({
+                let node = node.clone();
+                let tls_client = &tls_client;
+                move |port| with_args(node.client_command(port, "all"), tls_client)
+            }),
+        },
+        Direction {
+            name: "ours → grpc-js (TLS)",
+            server: with_args(node.server_command(0), &tls_server),
+            client: Box::new(|port| with_args(our_client(port), &tls_client)),
+        },
+    ]);
 
     let names: Vec<&str> = directions.iter().map(|d| d.name).collect();
     let mut columns = Vec::new();
@@ -145,24 +229,30 @@ fn interop_matrix() {
         logs.push_str(&log);
     }
 
-    // The table, and every cell that is not a pass.
+    // The table, and every cell that is not a pass. A column is as wide as its name, and
+    // at least 15.
+    let widths: Vec<usize> = names.iter().map(|n| n.chars().count().max(15)).collect();
     let mut table = format!("{:<30}", "case");
-    for name in &names {
-        let _ = write!(table, " | {name:<15}");
+    for (name, width) in names.iter().zip(&widths) {
+        let _ = write!(table, " | {name:<width$}");
     }
     table.push('\n');
     let mut failures = Vec::new();
     let mut limits = Vec::new();
     let mut cells = 0;
+    let mut passed = 0;
     for case in CASES.iter().chain(&OUR_EXTRA_CASES) {
         let case = *case;
         let _ = write!(table, "{case:<30}");
-        for (name, outcomes) in names.iter().zip(&columns) {
+        for ((name, outcomes), width) in names.iter().zip(&columns).zip(&widths) {
             if OUR_EXTRA_CASES.contains(&case) && !name.starts_with("ours →") {
-                let _ = write!(table, " | {:<15}", "—");
+                let _ = write!(table, " | {:<width$}", "—");
                 continue;
             }
             cells += 1;
+            if matches!(outcomes.get(case), Some(Ok(()))) {
+                passed += 1;
+            }
             let limit = peer_limit(name, case);
             let cell = match (outcomes.get(case), limit) {
                 (Some(Ok(())), None) => "PASS".to_owned(),
@@ -180,15 +270,10 @@ fn interop_matrix() {
                     "MISSING".to_owned()
                 }
             };
-            let _ = write!(table, " | {cell:<15}");
+            let _ = write!(table, " | {cell:<width$}");
         }
         table.push('\n');
     }
-    let passed = columns
-        .iter()
-        .flat_map(|c| c.values())
-        .filter(|r| r.is_ok())
-        .count();
     let _ = writeln!(table, "\n{passed} of {cells} cells pass");
     for l in &limits {
         let _ = writeln!(table, "limit: {l}");
