@@ -15,6 +15,8 @@ pub enum Error {
     Address(String),
     /// Connecting to the target (named) failed.
     Connect(String, Box<Error>),
+    /// A certificate, a key or a TLS handshake was refused.
+    Tls(String),
 }
 
 impl fmt::Display for Error {
@@ -24,6 +26,7 @@ impl fmt::Display for Error {
             Error::H2(e) => write!(f, "http/2 error: {e}"),
             Error::Address(a) => write!(f, "bad address: {a}"),
             Error::Connect(target, e) => write!(f, "failed to connect to {target}: {e}"),
+            Error::Tls(e) => write!(f, "tls: {e}"),
         }
     }
 }
@@ -33,7 +36,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::H2(e) => Some(e),
-            Error::Address(_) => None,
+            Error::Address(_) | Error::Tls(_) => None,
             Error::Connect(_, e) => Some(e),
         }
     }

@@ -60,6 +60,7 @@ mod resolve;
 pub mod server;
 pub mod status;
 mod stream;
+pub mod tls;
 
 pub use client::Channel;
 pub use compression::{CompressionSwitch, Encoding};
@@ -69,6 +70,7 @@ pub use request::{IntoStreamingRequest, Request, Response};
 pub use server::Server;
 pub use status::{Code, Status};
 pub use stream::{ResponseStream, Streaming};
+pub use tls::{ClientTls, Peer, ServerTls};
 
 /// Re-exported for generated code.
 pub use futures_core::Stream;

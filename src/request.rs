@@ -1,9 +1,11 @@
 //! `Request<T>` and `Response<T>`: a message (or a stream of them) with its metadata.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::compression::{Compression, CompressionSwitch, Encoding};
 use crate::metadata::Metadata;
+use crate::tls::Peer;
 
 macro_rules! compression_methods {
     ($what:literal) => {
@@ -48,6 +50,8 @@ pub struct Request<T> {
     pub(crate) message: T,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Compression,
+    /// Server side: who sent it.
+    pub(crate) peer: Option<Arc<Peer>>,
 }
 
 impl<T> Request<T> {
@@ -58,6 +62,7 @@ impl<T> Request<T> {
             message,
             timeout: None,
             compression: Compression::default(),
+            peer: None,
         }
     }
 
@@ -68,7 +73,14 @@ impl<T> Request<T> {
             message,
             timeout,
             compression: Compression::default(),
+            peer: None,
         }
+    }
+
+    /// Server side: the connection's peer (its address, and over TLS the client's
+    /// certificate chain and identity).
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_deref()
     }
 
     /// Its parts.
@@ -124,6 +136,7 @@ impl<T> Request<T> {
             message: f(self.message),
             timeout: self.timeout,
             compression: self.compression,
+            peer: self.peer,
         }
     }
 

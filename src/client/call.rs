@@ -66,6 +66,7 @@ impl Channel {
             message: requests,
             timeout,
             compression,
+            ..
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         within(deadline, async {
@@ -130,6 +131,7 @@ impl Channel {
             message: requests,
             timeout,
             compression,
+            ..
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         let (headers, responses, guard) = within(deadline, async {
@@ -226,6 +228,7 @@ impl Channel {
             message,
             timeout,
             compression,
+            ..
         } = request;
         let head = self.request_head(timeout, compression.encoding);
         let max = self.inner.config.max_send_message_size;

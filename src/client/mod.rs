@@ -18,6 +18,9 @@ use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::resolve::resolve;
 use crate::status::Status;
+use crate::tls::{ALPN_H2, ClientTls};
+use rustls_pki_types::ServerName;
+use tokio_rustls::TlsConnector;
 
 pub use crate::stream::{
     DEFAULT_CONNECTION_WINDOW_BYTES, DEFAULT_DATA_FRAME_BUDGET_BYTES, DEFAULT_STREAM_WINDOW_BYTES,
@@ -34,6 +37,14 @@ struct Config {
     max_send_message_size: usize,
     h2: h2::client::Builder,
     connect_timeout: Duration,
+    tls: Option<ClientTls>,
+}
+
+/// How a channel secures its connections: the connector and the name it verifies.
+#[derive(Clone)]
+struct Tls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
 }
 
 /// A client connection to one server, shared by every clone.
@@ -50,6 +61,7 @@ struct Inner {
     target: String,
     scheme: Scheme,
     authority: Authority,
+    tls: Option<Tls>,
     config: Config,
     /// The current connection and its generation number.
     current: Mutex<Option<(SendRequest<Bytes>, u64)>>,
@@ -104,6 +116,14 @@ impl ChannelBuilder {
         self
     }
 
+    /// Connect over TLS (scheme `https`), verifying the server with `tls`. The name
+    /// verified and sent as SNI is [`ClientTls::server_name`] if set, else the host of
+    /// [`ChannelBuilder::authority`] if set, else the target's host.
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
     /// Send `authority` as `:authority` instead of the target (a name the server
     /// knows itself by, when connecting by address).
     pub fn authority(mut self, authority: impl Into<String>) -> Self {
@@ -123,15 +143,27 @@ impl ChannelBuilder {
                 self.target
             )));
         }
-        let authority = match &self.authority {
+        let authority: Authority = match &self.authority {
             None => target,
             Some(a) => a.parse().map_err(|e| Error::Address(format!("{a}: {e}")))?,
+        };
+        let tls = match &self.config.tls {
+            None => None,
+            Some(tls) => Some(Tls {
+                connector: TlsConnector::from(tls.config()?),
+                name: tls.name_for(authority.host())?,
+            }),
         };
         Ok(Channel {
             inner: Arc::new(Inner {
                 target: self.target,
-                scheme: Scheme::HTTP,
+                scheme: if tls.is_some() {
+                    Scheme::HTTPS
+                } else {
+                    Scheme::HTTP
+                },
                 authority,
+                tls,
                 config: self.config,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(0),
@@ -187,6 +219,7 @@ impl Channel {
                 max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
                 h2,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                tls: None,
             },
         }
     }
@@ -242,7 +275,7 @@ impl Channel {
         {
             return Ok(send);
         }
-        let send = connect(&self.inner.target, &self.inner.config).await?;
+        let send = connect(&self.inner.target, &self.inner.config, &self.inner.tls).await?;
         *generation += 1;
         *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((send.clone(), *generation));
@@ -273,13 +306,30 @@ where
 }
 
 /// Open one h2 connection to the first address of `target` that answers.
-async fn connect(target: &str, config: &Config) -> Result<SendRequest<Bytes>, Error> {
+async fn connect(
+    target: &str,
+    config: &Config,
+    tls: &Option<Tls>,
+) -> Result<SendRequest<Bytes>, Error> {
     let mut last_error = Error::Address(format!("{target} resolved to no address"));
     for addr in resolve(target).await? {
         let attempt = async {
             let socket = TcpStream::connect(addr).await?;
             socket.set_nodelay(true)?;
-            handshake(socket, config).await
+            let Some(tls) = tls else {
+                return handshake(socket, config).await;
+            };
+            let stream = tls
+                .connector
+                .connect(tls.name.clone(), socket)
+                .await
+                .map_err(|e| Error::Tls(format!("handshake with {addr}: {e}")))?;
+            if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
+                return Err(Error::Tls(format!(
+                    "{addr} did not negotiate ALPN h2 (gRPC needs it)"
+                )));
+            }
+            handshake(stream, config).await
         };
         match tokio::time::timeout(config.connect_timeout, attempt).await {
             Ok(Ok(send)) => return Ok(send),

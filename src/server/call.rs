@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::status::Status;
 use crate::stream::{
     Encoder, Outcome, ResponseStream, Sender, Sent, Side, Streaming, poll_source, supervise,
 };
+use crate::tls::Peer;
 
 /// A call, boxed, ready to be run by the connection or its own task.
 pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -45,6 +47,7 @@ pub(crate) fn accept(
     mut respond: SendResponse<Bytes>,
     config: Config,
     router: &Router,
+    peer: &Arc<Peer>,
 ) -> Option<CallFuture> {
     let (parts, body) = request.into_parts();
     if let Err(status) = headers::check_http(&parts.method, &parts.headers) {
@@ -77,6 +80,7 @@ pub(crate) fn accept(
         body,
         respond,
         config,
+        peer: peer.clone(),
     };
     match service.call(method, call) {
         Ok(future) => Some(future),
@@ -100,6 +104,7 @@ pub struct Call {
     body: RecvStream,
     respond: SendResponse<Bytes>,
     config: Config,
+    peer: Arc<Peer>,
 }
 
 impl std::fmt::Debug for Call {
@@ -177,6 +182,7 @@ impl Call {
             body,
             respond,
             config,
+            peer,
         } = self;
         Box::pin(async move {
             let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
@@ -186,6 +192,7 @@ impl Call {
                 let metadata = Metadata::from_headers(headers);
                 let mut request = Request::from_parts(metadata, message, head.timeout);
                 request.compression.received_compressed = compressed;
+                request.peer = Some(peer);
                 handler(request).await
             };
             let mut work = std::pin::pin!(work);

@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 pub use call::{Call, CallFuture};
 pub use router::Service;
@@ -32,6 +34,7 @@ pub use router::Service;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::resolve::resolve;
+use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
 use router::Router;
 
@@ -76,6 +79,7 @@ pub struct Server {
     spawn_calls: bool,
     handshake_timeout: Duration,
     grace_period: Duration,
+    tls: Option<ServerTls>,
 }
 
 impl Default for Server {
@@ -106,6 +110,7 @@ impl Server {
             spawn_calls: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             grace_period: DEFAULT_GRACE_PERIOD,
+            tls: None,
         }
     }
 
@@ -174,8 +179,15 @@ impl Server {
         self
     }
 
-    /// Time a new connection has to complete the HTTP/2 preface and settings exchange
-    /// before it is closed (default 10 s).
+    /// Serve over TLS: every connection's first bytes are a TLS handshake, which must
+    /// negotiate ALPN `h2`. Keep a clone of `tls` to [`ServerTls::reload`] its certificate.
+    pub fn tls(mut self, tls: ServerTls) -> Server {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Time a new connection has to complete the TLS handshake (when TLS is on) and the
+    /// HTTP/2 preface and settings exchange before it is closed (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Server {
         self.handshake_timeout = timeout;
         self
@@ -218,20 +230,30 @@ impl Server {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let shared = self.shared();
+        let shared = match self.shared() {
+            Ok(shared) => shared,
+            Err(e) => return tracing::error!(error = %e, "cannot serve"),
+        };
         // Never signalled: this connection runs until the peer ends it.
         let (_state, state_rx) = watch::channel(RUNNING);
-        serve_connection(io, &shared, state_rx).await;
+        let deadline = Instant::now() + shared.handshake_timeout;
+        let peer = Arc::new(Peer::default());
+        serve_connection(io, &shared, state_rx, peer, deadline).await;
     }
 
-    fn shared(&self) -> Shared {
-        Shared {
+    fn shared(&self) -> Result<Shared, Error> {
+        let tls = match &self.tls {
+            Some(tls) => Some(TlsAcceptor::from(tls.config()?)),
+            None => None,
+        };
+        Ok(Shared {
             router: self.router.clone(),
             config: self.config,
             h2: self.h2.clone(),
             spawn_calls: self.spawn_calls,
             handshake_timeout: self.handshake_timeout,
-        }
+            tls,
+        })
     }
 
     /// Bind `addr` and serve until the process ends. For a graceful stop, see
@@ -270,7 +292,7 @@ impl Listening {
     /// calls finish within the grace period, and close what is left.
     pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
         let Listening { server, listeners } = self;
-        let shared = Arc::new(server.shared());
+        let shared = Arc::new(server.shared()?);
         let (state_tx, state_rx) = watch::channel(RUNNING);
         // Every connection holds a clone; when all are dropped, `recv` returns None.
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -331,6 +353,7 @@ struct Shared {
     h2: h2::server::Builder,
     spawn_calls: bool,
     handshake_timeout: Duration,
+    tls: Option<TlsAcceptor>,
 }
 
 async fn accept_loop(
@@ -345,11 +368,11 @@ async fn accept_loop(
             _ = state.wait_for(|&s| s != RUNNING) => return,
         };
         match socket {
-            Ok((socket, _peer)) => {
+            Ok((socket, addr)) => {
                 let _ = socket.set_nodelay(true);
                 let (shared, state, alive) = (shared.clone(), state.clone(), alive.clone());
                 tokio::spawn(async move {
-                    serve_connection(socket, &shared, state).await;
+                    serve_socket(socket, addr, &shared, state).await;
                     drop(alive);
                 });
             }
@@ -366,14 +389,60 @@ async fn wait_state(mut state: watch::Receiver<u8>, at_least: u8) {
     let _ = state.wait_for(|&s| s >= at_least).await;
 }
 
+/// Serve one accepted socket: the TLS handshake first when the server has TLS (ALPN
+/// `h2` required), then the connection. TLS and HTTP/2 handshakes together must end
+/// within the handshake timeout.
+async fn serve_socket(
+    socket: TcpStream,
+    addr: SocketAddr,
+    shared: &Shared,
+    state: watch::Receiver<u8>,
+) {
+    let deadline = Instant::now() + shared.handshake_timeout;
+    let Some(acceptor) = &shared.tls else {
+        let peer = Arc::new(Peer::new(Some(addr), Vec::new()));
+        return serve_connection(socket, shared, state, peer, deadline).await;
+    };
+    let tls = match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let session = tls.get_ref().1;
+    if session.alpn_protocol() != Some(ALPN_H2) {
+        tracing::warn!(
+            peer = %addr,
+            "TLS client did not offer ALPN h2 (gRPC needs it); closing the connection"
+        );
+        return;
+    }
+    let certificates = session
+        .peer_certificates()
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let peer = Arc::new(Peer::new(Some(addr), certificates));
+    serve_connection(tls, shared, state, peer, deadline).await;
+}
+
 /// Serve one connection: accept every ready stream, start its call, and flush the
 /// answers of all calls that finished at once in one write.
-async fn serve_connection<IO>(io: IO, shared: &Shared, state: watch::Receiver<u8>)
-where
+async fn serve_connection<IO>(
+    io: IO,
+    shared: &Shared,
+    state: watch::Receiver<u8>,
+    peer: Arc<Peer>,
+    handshake_deadline: Instant,
+) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let handshake = shared.h2.handshake::<_, Bytes>(io);
-    let mut conn = match tokio::time::timeout(shared.handshake_timeout, handshake).await {
+    let mut conn = match tokio::time::timeout_at(handshake_deadline, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "h2 handshake failed");
@@ -416,7 +485,8 @@ where
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
-                let Some(mut call) = call::accept(request, respond, shared.config, &shared.router)
+                let Some(mut call) =
+                    call::accept(request, respond, shared.config, &shared.router, &peer)
                 else {
                     continue;
                 };

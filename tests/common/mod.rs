@@ -51,7 +51,7 @@ impl Drop for DropGuard {
 ///
 /// Commands in `request_data`:
 /// - unary: `echo:TEXT` replies TEXT; `ran` sends the event `handler ran` and replies
-///   `ran`; `fail:CODE:MESSAGE` fails; `sleep:MS` sleeps then
+///   `ran`; `peer` replies `ADDR-IP|COMMON-NAME|DNS-NAMES` of the connection's peer; `fail:CODE:MESSAGE` fails; `sleep:MS` sleeps then
 ///   replies `slept` (`sleep dropped` is sent if cancelled); `metadata` echoes `x-req` and
 ///   `x-req-bin` into headers and trailers; `panic` panics; `compression` replies
 ///   `compressed=BOOL` (whether the request message arrived compressed) and 1000 bytes
@@ -190,6 +190,16 @@ impl GrpcDemo for TestService {
         if cmd == "ran" {
             let _ = self.events.send("handler ran");
             return Ok(Response::new(reply("ran")));
+        }
+        if cmd == "peer" {
+            let peer = request
+                .peer()
+                .expect("a server-side request knows its peer");
+            let ip = peer.addr().map(|a| a.ip().to_string()).unwrap_or_default();
+            let identity = peer.identity().unwrap_or_default();
+            let cn = identity.common_name.unwrap_or_default();
+            let text = format!("{ip}|{cn}|{}", identity.dns_names.join(","));
+            return Ok(Response::new(reply(text)));
         }
         if let Some(status) = parse_fail(&cmd) {
             return Err(status);

@@ -1,11 +1,12 @@
 //! demo-client: the four calls of gRPC's Python example "data_transmission",
 //! behaving like its `client.py`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use futures_util::stream;
-use h2grpc::Status;
+use h2grpc::{ClientTls, Status};
 use h2grpc_demo::pb::Request as DemoRequest;
 use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
 
@@ -27,13 +28,52 @@ struct Args {
     /// build); 0 calls at once.
     #[arg(long, default_value_t = 30)]
     wait_secs: u64,
+    /// Call over TLS, trusting the system's root certificates (or --tls-ca).
+    #[arg(long)]
+    tls: bool,
+    /// Call over TLS, trusting only this CA bundle (PEM).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Verify the server under this name (and send it as SNI), e.g. when --addr is an IP.
+    #[arg(long)]
+    tls_server_name: Option<String>,
+    /// Present this client certificate chain (PEM) for mutual TLS; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// The channel's TLS from the flags, if any.
+fn tls(args: &Args) -> Result<Option<ClientTls>, h2grpc::Error> {
+    let mut tls = match (&args.tls_ca, args.tls || args.tls_cert.is_some()) {
+        (Some(ca), _) => ClientTls::with_ca_file(ca)?,
+        (None, true) => ClientTls::with_native_roots()?,
+        (None, false) => return Ok(None),
+    };
+    if let Some(name) = &args.tls_server_name {
+        tls = tls.server_name(name.clone());
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls = tls.identity_files(cert, key)?;
+    }
+    Ok(Some(tls))
 }
 
 /// A channel to `addr`, connected: retried every 100 ms for up to `wait`.
-async fn connect(addr: &str, wait: Duration) -> Result<h2grpc::Channel, Status> {
+async fn connect(
+    addr: &str,
+    wait: Duration,
+    tls: Option<ClientTls>,
+) -> Result<h2grpc::Channel, Status> {
     let give_up = tokio::time::Instant::now() + wait;
     loop {
-        match h2grpc::Channel::connect(addr).await {
+        let mut builder = h2grpc::Channel::builder(addr);
+        if let Some(tls) = &tls {
+            builder = builder.tls(tls.clone());
+        }
+        match builder.connect().await {
             Ok(channel) => return Ok(channel),
             Err(e) if tokio::time::Instant::now() >= give_up => {
                 return Err(Status::unavailable(e.to_string()));
@@ -52,7 +92,8 @@ fn request(client_id: i64, text: String) -> DemoRequest {
 
 async fn run(args: &Args) -> Result<(), Status> {
     let wait = Duration::from_secs(args.wait_secs);
-    let client = GrpcDemoClient::new(connect(&args.addr, wait).await?);
+    let tls = tls(args).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let client = GrpcDemoClient::new(connect(&args.addr, wait, tls).await?);
     let id = args.client_id;
 
     println!("--------------Call SimpleMethod Begin--------------");

@@ -1,12 +1,13 @@
 //! demo-server: the `demo.GRPCDemo` service of gRPC's Python example
 //! "data_transmission", behaving like its `server.py` (our server named in the replies).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use futures_util::StreamExt;
 use futures_util::stream;
-use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
+use h2grpc::{Request, Response, ResponseStream, Server, ServerTls, Status, Streaming};
 use h2grpc_demo::pb::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
 use h2grpc_demo::pb::{Request as DemoRequest, Response as DemoResponse};
 use tracing::info;
@@ -27,6 +28,30 @@ struct Args {
     /// Seconds in-flight calls get to finish after Ctrl-C or SIGTERM.
     #[arg(long, default_value_t = 10)]
     grace_secs: u64,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+}
+
+/// The server's TLS from the flags, if any.
+fn tls(args: &Args) -> Result<Option<ServerTls>, h2grpc::Error> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let tls = ServerTls::from_pem_files(cert, key)?;
+    match &args.tls_client_ca {
+        None => Ok(Some(tls)),
+        Some(ca) => {
+            let ca = std::fs::read(ca).map_err(h2grpc::Error::Io)?;
+            tls.require_client_cert(&ca).map(Some)
+        }
+    }
 }
 
 struct Demo {
@@ -129,11 +154,19 @@ async fn main() {
         .with_target(false)
         .with_level(false)
         .init();
-    let server = Server::new()
+    let mut server = Server::new()
         .grace_period(Duration::from_secs(args.grace_secs))
         .add_service(GrpcDemoServer::new(Demo {
             server_id: args.server_id,
         }));
+    match tls(&args) {
+        Ok(Some(tls)) => server = server.tls(tls),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("demo-server: {e}");
+            std::process::exit(2);
+        }
+    }
     let listening = match server.bind(&args.addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use futures_util::stream;
-use h2grpc::{Channel, Code, CompressionSwitch, Encoding, Request, Status};
+use h2grpc::{Channel, ClientTls, Code, CompressionSwitch, Encoding, Request, Status};
 use h2grpc_interop::CASES;
 use h2grpc_interop::pb::test_service_client::TestServiceClient;
 use h2grpc_interop::pb::unimplemented_service_client::UnimplementedServiceClient;
@@ -33,9 +33,20 @@ struct Args {
     /// Connect over TLS (not available yet).
     #[arg(long = "use_tls", action = ArgAction::Set, default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     use_tls: bool,
-    /// Trust the interop suite's test CA (with --use_tls).
+    /// Trust the interop suite's test CA (with --use_tls), read from --ca_file; without
+    /// it, the system's roots are trusted.
     #[arg(long = "use_test_ca", action = ArgAction::Set, default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     use_test_ca: bool,
+    /// The CA bundle (PEM) to trust with --use_test_ca (no test CA is built in: no
+    /// certificate or key is committed to this repository).
+    #[arg(long = "ca_file")]
+    ca_file: Option<std::path::PathBuf>,
+    /// Client certificate chain (PEM) for servers that require one (mutual TLS).
+    #[arg(long = "tls_client_cert_file")]
+    tls_client_cert_file: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls_client_cert_file.
+    #[arg(long = "tls_client_key_file")]
+    tls_client_key_file: Option<std::path::PathBuf>,
     /// One case, a comma-separated list, or `all` (the 18 standard cases; the
     /// experimental `rpc_soak` and `channel_soak` run when named).
     #[arg(long = "test_case", default_value = "all")]
@@ -627,13 +638,43 @@ impl Cases {
     }
 }
 
+/// The TLS of the channel, from the flags (`None` without --use_tls).
+fn client_tls(args: &Args) -> Result<Option<ClientTls>, String> {
+    if !args.use_tls {
+        if args.use_test_ca || args.ca_file.is_some() {
+            return Err("--use_test_ca and --ca_file need --use_tls".into());
+        }
+        return Ok(None);
+    }
+    let tls = match (&args.ca_file, args.use_test_ca) {
+        (Some(ca), true) => ClientTls::with_ca_file(ca),
+        (None, true) => {
+            return Err(
+                "--use_test_ca: no test CA is built in; pass its PEM with --ca_file".into(),
+            );
+        }
+        (Some(_), false) => return Err("--ca_file is read with --use_test_ca=true".into()),
+        (None, false) => ClientTls::with_native_roots(),
+    }
+    .map_err(|e| e.to_string())?;
+    let tls = match (&args.tls_client_cert_file, &args.tls_client_key_file) {
+        (Some(cert), Some(key)) => tls.identity_files(cert, key).map_err(|e| e.to_string())?,
+        (None, None) => tls,
+        _ => return Err("--tls_client_cert_file and --tls_client_key_file go together".into()),
+    };
+    Ok(Some(tls))
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if args.use_tls || args.use_test_ca {
-        eprintln!("interop-client: TLS (--use_tls, --use_test_ca) is not available yet");
-        std::process::exit(2);
-    }
+    let tls = match client_tls(&args) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("interop-client: {e}");
+            std::process::exit(2);
+        }
+    };
     // `all` stands for the standard cases, alone or in a list.
     let cases: Vec<&str> = args
         .test_case
@@ -651,6 +692,9 @@ async fn main() {
         let mut builder = Channel::builder(target.clone());
         if let Some(authority) = &authority {
             builder = builder.authority(authority.clone());
+        }
+        if let Some(tls) = &tls {
+            builder = builder.tls(tls.clone());
         }
         builder.lazy().map_err(|e| e.to_string())
     };

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 use futures_util::stream;
 use h2grpc::{
-    Code, CompressionSwitch, Encoding, Metadata, Request, Response, ResponseStream, Server, Status,
-    Streaming,
+    Code, CompressionSwitch, Encoding, Metadata, Request, Response, ResponseStream, Server,
+    ServerTls, Status, Streaming,
 };
 use h2grpc_interop::pb::test_service_server::{TestService, TestServiceServer};
 use h2grpc_interop::pb::{
@@ -28,9 +28,19 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     host: String,
-    /// Serve over TLS (not available yet).
+    /// Serve over TLS, with --tls_cert_file and --tls_key_file.
     #[arg(long = "use_tls", action = ArgAction::Set, default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     use_tls: bool,
+    /// Certificate chain (PEM) for --use_tls (no test certificate is built in: no key is
+    /// committed to this repository).
+    #[arg(long = "tls_cert_file")]
+    tls_cert_file: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls_cert_file.
+    #[arg(long = "tls_key_file")]
+    tls_key_file: Option<std::path::PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long = "tls_client_ca_file")]
+    tls_client_ca_file: Option<std::path::PathBuf>,
 }
 
 const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
@@ -333,22 +343,46 @@ impl TestService for Interop {
     }
 }
 
+/// The server's TLS, from the flags (`None` without --use_tls).
+fn server_tls(args: &Args) -> Result<Option<ServerTls>, String> {
+    if !args.use_tls {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_key_file) else {
+        return Err(
+            "--use_tls needs --tls_cert_file and --tls_key_file (no test certificate is built in)"
+                .into(),
+        );
+    };
+    let tls = ServerTls::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+    match &args.tls_client_ca_file {
+        None => Ok(Some(tls)),
+        Some(ca) => {
+            let ca = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            tls.require_client_cert(&ca)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
         .init();
-    if args.use_tls {
-        eprintln!("interop-server: --use_tls=true: TLS is not available yet");
-        std::process::exit(2);
+    let mut server = Server::new().add_service(TestServiceServer::new(Interop));
+    match server_tls(&args) {
+        Ok(Some(tls)) => server = server.tls(tls),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("interop-server: {e}");
+            std::process::exit(2);
+        }
     }
     let addr = format!("{}:{}", args.host, args.port);
-    let listening = match Server::new()
-        .add_service(TestServiceServer::new(Interop))
-        .bind(&addr)
-        .await
-    {
+    let listening = match server.bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("interop-server: cannot listen on {addr}: {e}");

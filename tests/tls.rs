@@ -1,0 +1,242 @@
+//! TLS over real sockets, with certificates generated for the run: a channel that trusts
+//! a given CA, mutual TLS (required client certificates: accepted, missing, unknown),
+//! the peer's identity in handlers, ALPN `h2` required of clients, certificate rotation
+//! without a restart, and the TLS handshake held to the handshake timeout.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::demo::grpc_demo_client::GrpcDemoClient;
+use common::{TestServer, bounded, req};
+use h2grpc::{Channel, ClientTls, Code, Server, ServerTls};
+use h2grpc_test_support::tls::{CLIENT_COMMON_NAME, TestCerts};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn pem(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn server_tls(certs: &TestCerts) -> ServerTls {
+    ServerTls::from_pem_files(&certs.server_cert, &certs.server_key).unwrap()
+}
+
+/// A client of `server` over TLS trusting `ca`, verifying the name `localhost`.
+async fn tls_client(server: &TestServer, tls: ClientTls) -> Result<GrpcDemoClient, h2grpc::Error> {
+    let channel = Channel::builder(server.addr.to_string())
+        .tls(tls.server_name("localhost"))
+        .connect()
+        .await?;
+    Ok(GrpcDemoClient::new(channel))
+}
+
+#[tokio::test]
+async fn a_channel_trusting_the_ca_calls_over_tls() {
+    bounded(async {
+        let certs = TestCerts::generate();
+        let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
+        let tls = ClientTls::with_ca_file(&certs.ca_cert).unwrap();
+        let client = tls_client(&server, tls).await.unwrap();
+        let reply = client.simple_method(req("echo:over tls")).await.unwrap();
+        assert_eq!(reply.message().response_data, "over tls");
+        let mut stream = client
+            .server_streaming_method(req("count:3"))
+            .await
+            .unwrap()
+            .into_message();
+        let mut got = Vec::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            got.push(m.response_data);
+        }
+        assert_eq!(got, ["0", "1", "2"]);
+        // Without a client certificate the handler sees the address and no identity.
+        let peer = client.simple_method(req("peer")).await.unwrap();
+        assert_eq!(peer.message().response_data, "127.0.0.1||");
+        // A plaintext client is not served by a TLS server: its HTTP/2 reads the server's
+        // TLS alert as a malformed frame (a local protocol error, INTERNAL).
+        let plain = GrpcDemoClient::new(Channel::lazy(server.addr.to_string()).unwrap());
+        let err = plain.simple_method(req("echo:x")).await.unwrap_err();
+        assert_eq!(err.code(), Code::Internal, "{err:?}");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_channel_refuses_a_server_its_roots_do_not_vouch_for() {
+    bounded(async {
+        let certs = TestCerts::generate();
+        let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
+        // Trusting another CA only.
+        let tls = ClientTls::with_ca_file(&certs.other_ca_cert).unwrap();
+        let err = tls_client(&server, tls).await.unwrap_err();
+        assert!(err.to_string().contains("tls"), "{err}");
+        // Right CA, wrong name.
+        let tls = ClientTls::with_ca_file(&certs.ca_cert)
+            .unwrap()
+            .server_name("not-the-server.example");
+        let channel = Channel::builder(server.addr.to_string()).tls(tls);
+        let err = channel.connect().await.unwrap_err();
+        assert!(err.to_string().contains("tls"), "{err}");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn mutual_tls_admits_known_clients_only_and_shows_their_identity() {
+    bounded(async {
+        let certs = TestCerts::generate();
+        let tls = server_tls(&certs)
+            .require_client_cert(&pem(&certs.ca_cert))
+            .unwrap();
+        let server = TestServer::start_with(Server::new().tls(tls)).await;
+        let trust = || ClientTls::with_ca_file(&certs.ca_cert).unwrap();
+
+        let known = trust()
+            .identity_files(&certs.client_cert, &certs.client_key)
+            .unwrap();
+        let client = tls_client(&server, known).await.unwrap();
+        let peer = client.simple_method(req("peer")).await.unwrap();
+        assert_eq!(
+            peer.message().response_data,
+            format!("127.0.0.1|{CLIENT_COMMON_NAME}|client.test")
+        );
+
+        // No certificate: refused in the handshake (the call cannot go out).
+        let anonymous = tls_client(&server, trust()).await;
+        let failed = match anonymous {
+            Err(_) => true,
+            Ok(client) => client.simple_method(req("echo:x")).await.is_err(),
+        };
+        assert!(failed, "a client without a certificate was served");
+
+        // A certificate from an unknown CA: refused too.
+        let unknown = trust()
+            .identity_files(&certs.other_client_cert, &certs.other_client_key)
+            .unwrap();
+        let failed = match tls_client(&server, unknown).await {
+            Err(_) => true,
+            Ok(client) => client.simple_method(req("echo:x")).await.is_err(),
+        };
+        assert!(
+            failed,
+            "a client with an unknown CA's certificate was served"
+        );
+        // And the known client still is.
+        client.simple_method(req("echo:still")).await.unwrap();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_reloaded_certificate_serves_new_connections_while_old_ones_keep_theirs() {
+    bounded(async {
+        let first = TestCerts::generate();
+        let second = TestCerts::generate();
+        let tls = server_tls(&first);
+        let server = TestServer::start_with(Server::new().tls(tls.clone())).await;
+        let trusts_first = || ClientTls::with_ca_file(&first.ca_cert).unwrap();
+        let trusts_second = || ClientTls::with_ca_file(&second.ca_cert).unwrap();
+
+        let old = tls_client(&server, trusts_first()).await.unwrap();
+        old.simple_method(req("echo:before")).await.unwrap();
+        assert!(tls_client(&server, trusts_second()).await.is_err());
+
+        // A bad pair is refused and changes nothing.
+        assert!(
+            tls.reload(&pem(&second.server_cert), &pem(&first.server_key))
+                .is_err()
+        );
+        tls.reload_files(&second.server_cert, &second.server_key)
+            .unwrap();
+
+        let new = tls_client(&server, trusts_second()).await.unwrap();
+        new.simple_method(req("echo:after")).await.unwrap();
+        assert!(tls_client(&server, trusts_first()).await.is_err());
+        // The connection made before the reload goes on.
+        let reply = old.simple_method(req("echo:still open")).await.unwrap();
+        assert_eq!(reply.message().response_data, "still open");
+    })
+    .await
+}
+
+/// A raw TLS client offering `alpn`; whether the server let it send a request.
+async fn handshake_with_alpn(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8]]) -> bool {
+    use tokio_rustls::rustls::{self, pki_types};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile_certs(ca) {
+        roots.add(cert).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = pki_types::ServerName::try_from("localhost").unwrap();
+    let Ok(mut tls) = connector.connect(name, tcp).await else {
+        return false;
+    };
+    // Handshake done: the HTTP/2 preface must get an answer (SETTINGS), not a close.
+    if tls
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 9];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await,
+        Ok(Ok(n)) if n > 0
+    )
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_offer_alpn_h2_is_refused() {
+    bounded(async {
+        let certs = TestCerts::generate();
+        let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
+        let ca = pem(&certs.ca_cert);
+        assert!(
+            handshake_with_alpn(server.addr, &ca, &[b"h2"]).await,
+            "h2 is served"
+        );
+        assert!(!handshake_with_alpn(server.addr, &ca, &[b"http/1.1"]).await);
+        assert!(!handshake_with_alpn(server.addr, &ca, &[]).await);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_tls_handshake_counts_against_the_handshake_timeout() {
+    bounded(async {
+        let certs = TestCerts::generate();
+        let server = Server::new()
+            .tls(server_tls(&certs))
+            .handshake_timeout(Duration::from_millis(300));
+        let server = TestServer::start_with(server).await;
+        // A client that opens TCP and never starts TLS is closed at the timeout.
+        let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+    })
+    .await
+}
