@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use crate::compression::PeerAccepts;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use crate::resolve::UnixAddr;
 use crate::resolve::resolve;
 use crate::status::Status;
 use crate::tls::{ALPN_H2, ClientTls};
@@ -62,6 +63,8 @@ struct Inner {
     scheme: Scheme,
     authority: Authority,
     tls: Option<Tls>,
+    /// A Unix domain socket target (`unix:path`, `unix-abstract:name`).
+    unix: Option<UnixAddr>,
     config: Config,
     /// The current connection and its generation number.
     current: Mutex<Option<(SendRequest<Bytes>, u64)>>,
@@ -133,11 +136,16 @@ impl ChannelBuilder {
 
     /// A channel that connects on its first call.
     pub fn lazy(self) -> Result<Channel, Error> {
-        let target: Authority = self
-            .target
-            .parse()
-            .map_err(|e| Error::Address(format!("{}: {e}", self.target)))?;
-        if target.port_u16().is_none() {
+        let unix = UnixAddr::parse(&self.target);
+        let target: Authority = if unix.is_some() {
+            // What grpc-go sends for Unix targets.
+            Authority::from_static("localhost")
+        } else {
+            self.target
+                .parse()
+                .map_err(|e| Error::Address(format!("{}: {e}", self.target)))?
+        };
+        if unix.is_none() && target.port_u16().is_none() {
             return Err(Error::Address(format!(
                 "{}: a port is required",
                 self.target
@@ -164,6 +172,7 @@ impl ChannelBuilder {
                 },
                 authority,
                 tls,
+                unix,
                 config: self.config,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(0),
@@ -275,7 +284,11 @@ impl Channel {
         {
             return Ok(send);
         }
-        let send = connect(&self.inner.target, &self.inner.config, &self.inner.tls).await?;
+        let inner = &self.inner;
+        let send = match &inner.unix {
+            Some(unix) => connect_unix(unix, &inner.target, &inner.config, &inner.tls).await?,
+            None => connect(&inner.target, &inner.config, &inner.tls).await?,
+        };
         *generation += 1;
         *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((send.clone(), *generation));
@@ -305,6 +318,52 @@ where
     Ok(send)
 }
 
+/// TLS (when the channel has it, ALPN `h2` required), then the HTTP/2 handshake.
+async fn secure_and_handshake<IO>(
+    io: IO,
+    peer: &str,
+    config: &Config,
+    tls: &Option<Tls>,
+) -> Result<SendRequest<Bytes>, Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(tls) = tls else {
+        return handshake(io, config).await;
+    };
+    let stream = tls
+        .connector
+        .connect(tls.name.clone(), io)
+        .await
+        .map_err(|e| Error::Tls(format!("handshake with {peer}: {e}")))?;
+    if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
+        return Err(Error::Tls(format!(
+            "{peer} did not negotiate ALPN h2 (gRPC needs it)"
+        )));
+    }
+    handshake(stream, config).await
+}
+
+/// Open one h2 connection over the Unix domain socket `unix`.
+async fn connect_unix(
+    unix: &UnixAddr,
+    target: &str,
+    config: &Config,
+    tls: &Option<Tls>,
+) -> Result<SendRequest<Bytes>, Error> {
+    let attempt = async {
+        let socket = unix.connect().await?;
+        secure_and_handshake(socket, target, config, tls).await
+    };
+    match tokio::time::timeout(config.connect_timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connecting to {target} timed out"),
+        ))),
+    }
+}
+
 /// Open one h2 connection to the first address of `target` that answers.
 async fn connect(
     target: &str,
@@ -316,20 +375,7 @@ async fn connect(
         let attempt = async {
             let socket = TcpStream::connect(addr).await?;
             socket.set_nodelay(true)?;
-            let Some(tls) = tls else {
-                return handshake(socket, config).await;
-            };
-            let stream = tls
-                .connector
-                .connect(tls.name.clone(), socket)
-                .await
-                .map_err(|e| Error::Tls(format!("handshake with {addr}: {e}")))?;
-            if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
-                return Err(Error::Tls(format!(
-                    "{addr} did not negotiate ALPN h2 (gRPC needs it)"
-                )));
-            }
-            handshake(stream, config).await
+            secure_and_handshake(socket, &addr.to_string(), config, tls).await
         };
         match tokio::time::timeout(config.connect_timeout, attempt).await {
             Ok(Ok(send)) => return Ok(send),

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -33,7 +33,7 @@ pub use router::Service;
 
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use crate::resolve::resolve;
+use crate::resolve::{UnixAddr, resolve};
 use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
 use router::Router;
@@ -201,12 +201,25 @@ impl Server {
 
     /// Bind every address `addr` (`host:port`) resolves to; `localhost` gives IPv4 and IPv6.
     /// Fails only when no address can be bound.
+    ///
+    /// `unix:path`, `unix:/absolute/path` and `unix-abstract:name` listen on a Unix domain
+    /// socket instead; a socket file left by an earlier process that no longer listens is
+    /// replaced, and the file is removed when serving ends.
     pub async fn bind(self, addr: &str) -> Result<Listening, Error> {
+        if let Some(unix) = UnixAddr::parse(addr) {
+            let listener = unix
+                .bind()
+                .map_err(|e| Error::Address(format!("{addr}: {e}")))?;
+            return Ok(Listening {
+                server: self,
+                listeners: vec![Listener::Unix(listener, unix)],
+            });
+        }
         let mut listeners = Vec::new();
         let mut last_error = None;
         for a in resolve(addr).await? {
             match TcpListener::bind(a).await {
-                Ok(l) => listeners.push(l),
+                Ok(l) => listeners.push(Listener::Tcp(l)),
                 Err(e) => {
                     tracing::warn!(address = %a, error = %e, "could not bind");
                     last_error = Some(e);
@@ -276,15 +289,24 @@ impl Server {
 /// A server bound to its addresses, not yet serving.
 pub struct Listening {
     server: Server,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
+}
+
+/// One bound socket.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, UnixAddr),
 }
 
 impl Listening {
-    /// The bound addresses (with the ports the OS chose for port 0).
+    /// The bound TCP addresses (with the ports the OS chose for port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|l| match l {
+                Listener::Tcp(l) => l.local_addr().ok(),
+                Listener::Unix(..) => None,
+            })
             .collect()
     }
 
@@ -296,13 +318,18 @@ impl Listening {
         let (state_tx, state_rx) = watch::channel(RUNNING);
         // Every connection holds a clone; when all are dropped, `recv` returns None.
         let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+        let mut socket_files = Vec::new();
         for listener in listeners {
-            tokio::spawn(accept_loop(
-                listener,
-                shared.clone(),
-                state_rx.clone(),
-                alive_tx.clone(),
-            ));
+            let (shared, state, alive) = (shared.clone(), state_rx.clone(), alive_tx.clone());
+            match listener {
+                Listener::Tcp(l) => tokio::spawn(accept_loop(l, shared, state, alive)),
+                Listener::Unix(l, addr) => {
+                    if let UnixAddr::Path(path) = addr {
+                        socket_files.push(path);
+                    }
+                    tokio::spawn(accept_loop(l, shared, state, alive))
+                }
+            };
         }
         drop(alive_tx);
         signal.await;
@@ -318,6 +345,9 @@ impl Listening {
             tracing::warn!("grace period over: closing the remaining connections");
             let _ = state_tx.send(ABORTING);
             let _ = tokio::time::timeout(Duration::from_secs(1), alive_rx.recv()).await;
+        }
+        for path in socket_files {
+            let _ = std::fs::remove_file(path);
         }
         Ok(())
     }
@@ -356,8 +386,34 @@ struct Shared {
     tls: Option<TlsAcceptor>,
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// A listening socket of either kind.
+trait Accept: Send + 'static {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The next connection and the peer's address (TCP only).
+    fn accept(
+        &self,
+    ) -> impl Future<Output = std::io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Io = TcpStream;
+    async fn accept(&self) -> std::io::Result<(TcpStream, Option<SocketAddr>)> {
+        let (socket, addr) = TcpListener::accept(self).await?;
+        let _ = socket.set_nodelay(true);
+        Ok((socket, Some(addr)))
+    }
+}
+
+impl Accept for UnixListener {
+    type Io = UnixStream;
+    async fn accept(&self) -> std::io::Result<(UnixStream, Option<SocketAddr>)> {
+        let (socket, _addr) = UnixListener::accept(self).await?;
+        Ok((socket, None))
+    }
+}
+
+async fn accept_loop<L: Accept>(
+    listener: L,
     shared: Arc<Shared>,
     mut state: watch::Receiver<u8>,
     alive: mpsc::Sender<()>,
@@ -369,7 +425,6 @@ async fn accept_loop(
         };
         match socket {
             Ok((socket, addr)) => {
-                let _ = socket.set_nodelay(true);
                 let (shared, state, alive) = (shared.clone(), state.clone(), alive.clone());
                 tokio::spawn(async move {
                     serve_socket(socket, addr, &shared, state).await;
@@ -392,32 +447,34 @@ async fn wait_state(mut state: watch::Receiver<u8>, at_least: u8) {
 /// Serve one accepted socket: the TLS handshake first when the server has TLS (ALPN
 /// `h2` required), then the connection. TLS and HTTP/2 handshakes together must end
 /// within the handshake timeout.
-async fn serve_socket(
-    socket: TcpStream,
-    addr: SocketAddr,
+async fn serve_socket<IO>(
+    socket: IO,
+    addr: Option<SocketAddr>,
     shared: &Shared,
     state: watch::Receiver<u8>,
-) {
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let deadline = Instant::now() + shared.handshake_timeout;
     let Some(acceptor) = &shared.tls else {
-        let peer = Arc::new(Peer::new(Some(addr), Vec::new()));
+        let peer = Arc::new(Peer::new(addr, Vec::new()));
         return serve_connection(socket, shared, state, peer, deadline).await;
     };
     let tls = match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            tracing::warn!(peer = %addr, error = %e, "TLS handshake failed");
+            tracing::warn!(peer = ?addr, error = %e, "TLS handshake failed");
             return;
         }
         Err(_) => {
-            tracing::debug!(peer = %addr, "TLS handshake timed out");
+            tracing::debug!(peer = ?addr, "TLS handshake timed out");
             return;
         }
     };
     let session = tls.get_ref().1;
     if session.alpn_protocol() != Some(ALPN_H2) {
         tracing::warn!(
-            peer = %addr,
+            peer = ?addr,
             "TLS client did not offer ALPN h2 (gRPC needs it); closing the connection"
         );
         return;
@@ -426,7 +483,7 @@ async fn serve_socket(
         .peer_certificates()
         .map(<[_]>::to_vec)
         .unwrap_or_default();
-    let peer = Arc::new(Peer::new(Some(addr), certificates));
+    let peer = Arc::new(Peer::new(addr, certificates));
     serve_connection(tls, shared, state, peer, deadline).await;
 }
 
