@@ -54,6 +54,7 @@ mod deadline;
 mod error;
 pub mod framing;
 pub mod headers;
+pub mod keepalive;
 pub mod metadata;
 mod request;
 mod resolve;

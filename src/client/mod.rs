@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use crate::compression::PeerAccepts;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use crate::keepalive::{self, Activity, ActivityIo, Keepalive};
 use crate::resolve::UnixAddr;
 use crate::resolve::resolve;
 use crate::status::Status;
@@ -39,6 +40,7 @@ struct Config {
     h2: h2::client::Builder,
     connect_timeout: Duration,
     tls: Option<ClientTls>,
+    keepalive: Option<Keepalive>,
 }
 
 /// How a channel secures its connections: the connector and the name it verifies.
@@ -110,6 +112,17 @@ impl ChannelBuilder {
     /// `data_frame_budget`; see [`DEFAULT_DATA_FRAME_BUDGET_BYTES`]).
     pub fn data_frame_budget(mut self, bytes: usize) -> Self {
         self.config.h2.data_frame_budget(bytes);
+        self
+    }
+
+    /// Keepalive (gRFC A8): after `time` without reading anything from the server, send
+    /// a PING; when nothing arrives within `timeout`
+    /// ([`DEFAULT_KEEPALIVE_TIMEOUT`](crate::keepalive::DEFAULT_KEEPALIVE_TIMEOUT) is
+    /// grpc-go's), close the connection, so calls on a dead connection end `UNAVAILABLE`
+    /// instead of hanging, and the next call reconnects. Off by default, as in grpc-go.
+    /// Pings go whether or not calls are in flight.
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
+        self.config.keepalive = Some(Keepalive::new(time, timeout));
         self
     }
 
@@ -229,6 +242,7 @@ impl Channel {
                 h2,
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 tls: None,
+                keepalive: None,
             },
         }
     }
@@ -309,10 +323,32 @@ async fn handshake<IO>(io: IO, config: &Config) -> Result<SendRequest<Bytes>, Er
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, connection) = config.h2.handshake::<_, Bytes>(io).await?;
+    let Some(keepalive) = config.keepalive else {
+        let (send, connection) = config.h2.handshake::<_, Bytes>(io).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "client connection ended");
+            }
+        });
+        return Ok(send);
+    };
+    let activity = Activity::new();
+    let io = ActivityIo::new(io, activity.clone());
+    let (send, mut connection) = config.h2.handshake::<_, Bytes>(io).await?;
+    let pings = connection.ping_pong();
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "client connection ended");
+        let watch = async {
+            match pings {
+                Some(pings) => keepalive::watch(pings, activity, keepalive).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ended = connection => if let Err(e) = ended {
+                tracing::debug!(error = %e, "client connection ended");
+            },
+            // Dropping the connection closes the socket: its calls end UNAVAILABLE.
+            () = watch => {}
         }
     });
     Ok(send)

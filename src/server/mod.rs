@@ -33,6 +33,7 @@ pub use router::Service;
 
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use crate::keepalive::{self, Activity, ActivityIo, Keepalive};
 use crate::resolve::{UnixAddr, resolve};
 use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
@@ -80,6 +81,7 @@ pub struct Server {
     handshake_timeout: Duration,
     grace_period: Duration,
     tls: Option<ServerTls>,
+    keepalive: Option<Keepalive>,
 }
 
 impl Default for Server {
@@ -111,6 +113,7 @@ impl Server {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             grace_period: DEFAULT_GRACE_PERIOD,
             tls: None,
+            keepalive: None,
         }
     }
 
@@ -176,6 +179,15 @@ impl Server {
     /// finish in their first poll). Use it when handlers may block the thread.
     pub fn spawn_calls(mut self, spawn: bool) -> Server {
         self.spawn_calls = spawn;
+        self
+    }
+
+    /// Keepalive (gRFC A8) from the server's side: after `time` without reading anything
+    /// from a client, send a PING; when nothing arrives within `timeout`, close the
+    /// connection (its calls are cancelled). Off by default (grpc-go's server default is
+    /// 2 hours).
+    pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Server {
+        self.keepalive = Some(Keepalive::new(time, timeout));
         self
     }
 
@@ -266,6 +278,7 @@ impl Server {
             spawn_calls: self.spawn_calls,
             handshake_timeout: self.handshake_timeout,
             tls,
+            keepalive: self.keepalive,
         })
     }
 
@@ -384,6 +397,7 @@ struct Shared {
     spawn_calls: bool,
     handshake_timeout: Duration,
     tls: Option<TlsAcceptor>,
+    keepalive: Option<Keepalive>,
 }
 
 /// A listening socket of either kind.
@@ -498,6 +512,29 @@ async fn serve_connection<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    match shared.keepalive {
+        None => drive(io, shared, state, peer, handshake_deadline, None).await,
+        Some(keepalive) => {
+            let activity = Activity::new();
+            let io = ActivityIo::new(io, activity.clone());
+            let watching = Some((activity, keepalive));
+            drive(io, shared, state, peer, handshake_deadline, watching).await
+        }
+    }
+}
+
+/// The HTTP/2 handshake, then the connection loop (see [`serve_connection`]); with
+/// `keepalive`, the connection is also closed when the client stops answering PINGs.
+async fn drive<IO>(
+    io: IO,
+    shared: &Shared,
+    state: watch::Receiver<u8>,
+    peer: Arc<Peer>,
+    handshake_deadline: Instant,
+    keepalive: Option<(Arc<Activity>, Keepalive)>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let handshake = shared.h2.handshake::<_, Bytes>(io);
     let mut conn = match tokio::time::timeout_at(handshake_deadline, handshake).await {
         Ok(Ok(conn)) => conn,
@@ -513,8 +550,19 @@ async fn serve_connection<IO>(
     let mut draining = std::pin::pin!(wait_state(state.clone(), DRAINING));
     let mut aborting = std::pin::pin!(wait_state(state, ABORTING));
     let (mut is_draining, mut is_aborting) = (false, false);
+    let pings = keepalive.and_then(|(activity, k)| Some((conn.ping_pong()?, activity, k)));
+    let mut dead = std::pin::pin!(async move {
+        match pings {
+            Some((pings, activity, k)) => keepalive::watch(pings, activity, k).await,
+            None => std::future::pending().await,
+        }
+    });
     let mut ready = Vec::new();
     poll_fn(|cx| {
+        if dead.as_mut().poll(cx).is_ready() {
+            // The client stopped answering: drop the connection (and its socket).
+            return Poll::Ready(());
+        }
         if !is_draining && draining.as_mut().poll(cx).is_ready() {
             conn.graceful_shutdown();
             is_draining = true;

@@ -1,6 +1,7 @@
 //! A TCP relay in front of a backend, for fault tests: it carries every connection it
-//! accepts to the backend until told to cut them all (both sides dropped at once), and
-//! can refuse new connections (accepted, then dropped) while told to.
+//! accepts to the backend until told to cut them all (both sides dropped at once) or to
+//! stall them (nothing forwarded any more, nothing closed: a peer gone silent behind a
+//! NAT), and can refuse new connections (accepted, then dropped) while told to.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub struct Relay {
     /// Where clients connect.
     pub addr: SocketAddr,
     cut: watch::Sender<u64>,
+    stall: watch::Sender<u64>,
     refuse: Arc<AtomicBool>,
     accepting: tokio::task::JoinHandle<()>,
 }
@@ -27,6 +29,7 @@ impl Relay {
             .expect("bind the relay");
         let addr = listener.local_addr().expect("the relay's address");
         let (cut, cuts) = watch::channel(0u64);
+        let (stall, stalls) = watch::channel(0u64);
         let refuse = Arc::new(AtomicBool::new(false));
         let refusing = refuse.clone();
         let accepting = tokio::spawn(async move {
@@ -36,20 +39,29 @@ impl Relay {
                 }
                 let mut cuts = cuts.clone();
                 cuts.mark_unchanged();
+                let mut stalls = stalls.clone();
+                stalls.mark_unchanged();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(backend).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cuts.changed() => {}
+                    let stalled = tokio::select! {
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => false,
+                        _ = cuts.changed() => false,
+                        _ = stalls.changed() => true,
+                    };
+                    if stalled {
+                        // Hold both sockets open, forwarding nothing, until cut.
+                        let _ = cuts.changed().await;
                     }
+                    drop((inbound, outbound));
                 });
             }
         });
         Relay {
             addr,
             cut,
+            stall,
             refuse,
             accepting,
         }
@@ -58,6 +70,12 @@ impl Relay {
     /// Drops both sides of every connection carried now.
     pub fn cut_all(&self) {
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Stops forwarding on every connection carried now, without closing any: both
+    /// ends see silence, no FIN, no RST (until [`Relay::cut_all`]).
+    pub fn stall_all(&self) {
+        self.stall.send_modify(|n| *n += 1);
     }
 
     /// While `refuse` is true, new connections are accepted and dropped at once; the

@@ -1,0 +1,137 @@
+//! Keepalive (gRFC A8) against a peer that goes silent without closing: a relay stops
+//! forwarding and never sends FIN or RST, as behind a NAT that dropped the mapping.
+//! With keepalive, a waiting call ends UNAVAILABLE within keepalive time + timeout (on
+//! the client), and the server drops the call (on the server); without it, the call
+//! hangs. A healthy idle connection answers the pings and keeps serving.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::demo::grpc_demo_client::GrpcDemoClient;
+use common::{TestServer, bounded, req};
+use h2grpc::{Channel, Code, Server};
+use h2grpc_test_support::relay::Relay;
+
+const TIME: Duration = Duration::from_millis(200);
+const TIMEOUT: Duration = Duration::from_millis(300);
+/// Scheduling slack on a loaded 2-core machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+async fn client(relay: &Relay, keepalive: bool) -> GrpcDemoClient {
+    let mut builder = Channel::builder(relay.addr.to_string());
+    if keepalive {
+        builder = builder.keepalive(TIME, TIMEOUT);
+    }
+    GrpcDemoClient::new(builder.connect().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_call_on_a_silent_connection_ends_unavailable_with_client_keepalive() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let relay = Relay::start(server.addr).await;
+        let client = client(&relay, true).await;
+        client.simple_method(req("echo:warm")).await.unwrap();
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.simple_method(req("sleep:30000")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        relay.stall_all();
+        let stalled = Instant::now();
+        let result = call.await.unwrap();
+        let took = stalled.elapsed();
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert!(took < TIME + TIMEOUT + SLACK, "detected after {took:?}");
+        assert!(
+            took >= TIMEOUT,
+            "closed before the ping could time out: {took:?}"
+        );
+        relay.cut_all();
+        // The next call reconnects (through the relay, carrying again).
+        client.simple_method(req("echo:again")).await.unwrap();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn without_keepalive_a_call_on_a_silent_connection_hangs() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let relay = Relay::start(server.addr).await;
+        let client = client(&relay, false).await;
+        client.simple_method(req("echo:warm")).await.unwrap();
+        let call = client.simple_method(req("sleep:30000"));
+        let mut call = std::pin::pin!(call);
+        // Let the request through, then stall.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), call.as_mut())
+                .await
+                .is_err()
+        );
+        relay.stall_all();
+        let waited = TIME + TIMEOUT + SLACK;
+        assert!(
+            tokio::time::timeout(waited, call).await.is_err(),
+            "without keepalive the call should still be waiting after {waited:?}"
+        );
+        relay.cut_all();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn server_keepalive_drops_the_calls_of_a_silent_client() {
+    bounded(async {
+        let mut server = TestServer::start_with(Server::new().keepalive(TIME, TIMEOUT)).await;
+        let relay = Relay::start(server.addr).await;
+        let client = client(&relay, false).await;
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.simple_method(req("sleep:30000")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        relay.stall_all();
+        let stalled = Instant::now();
+        assert_eq!(server.event().await, "sleep dropped");
+        let took = stalled.elapsed();
+        assert!(took < TIME + TIMEOUT + SLACK, "detected after {took:?}");
+        call.abort();
+        relay.cut_all();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_idle_connection_answers_the_pings_and_keeps_serving() {
+    bounded(async {
+        let server = TestServer::start_with(
+            Server::new().keepalive(Duration::from_millis(50), Duration::from_millis(500)),
+        )
+        .await;
+        // One connection, and no way to make another (the target refuses): a connection
+        // closed by keepalive would fail the next call.
+        let socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let channel = Channel::builder("127.0.0.1:1")
+            .keepalive(Duration::from_millis(50), Duration::from_millis(500))
+            .connect_with(socket)
+            .await
+            .unwrap();
+        let client = GrpcDemoClient::new(channel);
+        for round in 0..3 {
+            // Many keepalive periods of silence, pings both ways.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let reply = client
+                .simple_method(req(format!("echo:{round}")))
+                .await
+                .unwrap();
+            assert_eq!(reply.message().response_data, round.to_string());
+        }
+        // A call longer than many periods is not cut either.
+        let reply = client.simple_method(req("sleep:600")).await.unwrap();
+        assert_eq!(reply.message().response_data, "slept");
+    })
+    .await
+}
