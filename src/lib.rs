@@ -32,6 +32,10 @@
 //!   call (a request side and a response side, and the `Responder` that alone writes a
 //!   response: headers lazily, then trailers or a Trailers-Only answer).
 //! - [`client`]: [`Channel`] (connect, reconnect) and the four call kinds.
+//! - [`tls`]: [`ServerTls`], [`ClientTls`] (rustls with `ring`, ALPN `h2`) and [`Peer`].
+//! - [`keepalive`]: PINGs after idle time, on both sides; a connection whose peer stops
+//!   answering is closed.
+//! - `resolve`: addresses: `host:port`, `unix:path`, `unix-abstract:name`.
 //! - `codegen`: the prost-build `ServiceGenerator` (feature `codegen`; `build.rs` uses it too).
 //!
 //! The demo service and binaries are the `h2grpc-demo` crate (`demo/`), the interop suite
