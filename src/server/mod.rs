@@ -17,7 +17,9 @@ mod router;
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -82,6 +84,16 @@ pub struct Server {
     grace_period: Duration,
     tls: Option<ServerTls>,
     keepalive: Option<Keepalive>,
+    limits: ConnectionLimits,
+}
+
+/// How long connections may live and how many there may be (gRFC A9).
+#[derive(Debug, Clone, Copy, Default)]
+struct ConnectionLimits {
+    max_idle: Option<Duration>,
+    max_age: Option<Duration>,
+    max_age_grace: Option<Duration>,
+    max_connections: Option<usize>,
 }
 
 impl Default for Server {
@@ -114,6 +126,7 @@ impl Server {
             grace_period: DEFAULT_GRACE_PERIOD,
             tls: None,
             keepalive: None,
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -188,6 +201,38 @@ impl Server {
     /// 2 hours).
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Server {
         self.keepalive = Some(Keepalive::new(time, timeout));
+        self
+    }
+
+    /// Close a connection that has had no call for `idle` (gRFC A9's MAX_CONNECTION_IDLE),
+    /// gracefully: GOAWAY, and the client reconnects when it next calls. Default: never.
+    pub fn max_connection_idle(mut self, idle: Duration) -> Server {
+        self.limits.max_idle = Some(idle);
+        self
+    }
+
+    /// Close each connection gracefully after about `age` (±10% jitter, so connections
+    /// made together do not all go at once): GOAWAY, then the calls in flight get
+    /// [`Server::max_connection_age_grace`] to finish. Spreads clients over new backends
+    /// behind a load balancer. Default: never.
+    pub fn max_connection_age(mut self, age: Duration) -> Server {
+        self.limits.max_age = Some(age);
+        self
+    }
+
+    /// Time calls in flight get after the max-age GOAWAY before the connection is
+    /// closed (default: as long as they take).
+    pub fn max_connection_age_grace(mut self, grace: Duration) -> Server {
+        self.limits.max_age_grace = Some(grace);
+        self
+    }
+
+    /// Serve at most `connections` connections at once. Past it, new connections are not
+    /// accepted: they wait in the kernel's listen backlog (their TCP connect succeeds,
+    /// the HTTP/2 handshake waits) until a connection closes, as Go's
+    /// `netutil.LimitListener` does; the handshake timeout starts once accepted.
+    pub fn max_connections(mut self, connections: usize) -> Server {
+        self.limits.max_connections = Some(connections.max(1));
         self
     }
 
@@ -279,6 +324,11 @@ impl Server {
             handshake_timeout: self.handshake_timeout,
             tls,
             keepalive: self.keepalive,
+            limits: self.limits,
+            connections: self
+                .limits
+                .max_connections
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
         })
     }
 
@@ -289,7 +339,7 @@ impl Server {
     }
 
     /// Bind `addr` and serve until `signal` completes (for instance
-    /// [`shutdown_signal`], feature `signal`), then shut down gracefully.
+    /// `server::shutdown_signal()`, feature `signal`), then shut down gracefully.
     pub async fn serve_with_shutdown(
         self,
         addr: &str,
@@ -398,6 +448,9 @@ struct Shared {
     handshake_timeout: Duration,
     tls: Option<TlsAcceptor>,
     keepalive: Option<Keepalive>,
+    limits: ConnectionLimits,
+    /// One permit per connection, when their number is limited.
+    connections: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A listening socket of either kind.
@@ -433,6 +486,14 @@ async fn accept_loop<L: Accept>(
     alive: mpsc::Sender<()>,
 ) {
     loop {
+        // Past the connection limit, wait for a connection to close before accepting.
+        let permit = match &shared.connections {
+            None => None,
+            Some(limit) => tokio::select! {
+                permit = limit.clone().acquire_owned() => permit.ok(),
+                _ = state.wait_for(|&s| s != RUNNING) => return,
+            },
+        };
         let socket = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = state.wait_for(|&s| s != RUNNING) => return,
@@ -442,7 +503,7 @@ async fn accept_loop<L: Accept>(
                 let (shared, state, alive) = (shared.clone(), state.clone(), alive.clone());
                 tokio::spawn(async move {
                     serve_socket(socket, addr, &shared, state).await;
-                    drop(alive);
+                    drop((alive, permit));
                 });
             }
             Err(e) => {
@@ -451,6 +512,45 @@ async fn accept_loop<L: Accept>(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    }
+}
+
+/// `duration` ±10%, at random.
+fn jittered(duration: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    // A factor in [0.9, 1.1].
+    let factor = 0.9 + 0.2 * (random % 10_001) as f64 / 10_000.0;
+    duration.mul_f64(factor)
+}
+
+/// The calls in flight on one connection, for the idle limit.
+#[derive(Default)]
+struct CallCount {
+    in_flight: AtomicUsize,
+    /// Notified when the count drops to zero.
+    ended: tokio::sync::Notify,
+}
+
+impl CallCount {
+    /// `call`, counted while it runs.
+    fn track(self: &Arc<Self>, call: CallFuture) -> CallFuture {
+        struct Counted(Arc<CallCount>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.0.ended.notify_one();
+                }
+            }
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let counted = Counted(self.clone());
+        Box::pin(async move {
+            let _counted = counted;
+            call.await
+        })
     }
 }
 
@@ -557,11 +657,40 @@ async fn drive<IO>(
             None => std::future::pending().await,
         }
     });
+    let limits = shared.limits;
+    let mut age = limits
+        .max_age
+        .map(|age| Box::pin(tokio::time::sleep(jittered(age))));
+    let mut age_grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    // Calls in flight, counted only when idleness is limited.
+    let calls = limits.max_idle.map(|_| Arc::new(CallCount::default()));
+    let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut call_ended = calls.as_ref().map(|c| Box::pin(c.ended.notified()));
     let mut ready = Vec::new();
     poll_fn(|cx| {
         if dead.as_mut().poll(cx).is_ready() {
             // The client stopped answering: drop the connection (and its socket).
             return Poll::Ready(());
+        }
+        if let Some(timer) = &mut age
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            age = None;
+            tracing::debug!("max connection age reached: GOAWAY");
+            if !is_draining {
+                conn.graceful_shutdown();
+                is_draining = true;
+            }
+            age_grace = limits
+                .max_age_grace
+                .map(|grace| Box::pin(tokio::time::sleep(grace)));
+        }
+        if let Some(timer) = &mut age_grace
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            age_grace = None;
+            conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+            is_aborting = true;
         }
         if !is_draining && draining.as_mut().poll(cx).is_ready() {
             conn.graceful_shutdown();
@@ -587,6 +716,27 @@ async fn drive<IO>(
                 }
             }
             if ready.is_empty() {
+                if let (Some(calls), Some(ended), Some(max_idle)) =
+                    (&calls, &mut call_ended, limits.max_idle)
+                {
+                    // Woken when the last call ends; then (re)arm the idle timer.
+                    if ended.as_mut().poll(cx).is_ready() {
+                        ended.set(calls.ended.notified());
+                        let _ = ended.as_mut().poll(cx);
+                    }
+                    if calls.in_flight.load(Ordering::Acquire) > 0 {
+                        idle = None;
+                    } else {
+                        let timer =
+                            idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(max_idle)));
+                        if timer.as_mut().poll(cx).is_ready() && !is_draining {
+                            tracing::debug!("max connection idle reached: GOAWAY");
+                            conn.graceful_shutdown();
+                            is_draining = true;
+                            continue;
+                        }
+                    }
+                }
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
@@ -595,6 +745,10 @@ async fn drive<IO>(
                 else {
                     continue;
                 };
+                if let Some(calls) = &calls {
+                    idle = None;
+                    call = calls.track(call);
+                }
                 if shared.spawn_calls || call.as_mut().poll(cx).is_pending() {
                     tokio::spawn(call);
                 }
