@@ -109,6 +109,25 @@ impl DemoServer {
         })
     }
 
+    /// SIGTERM (a graceful stop: GOAWAY, the grace period), then wait up to `timeout` for
+    /// the process to exit; `true` when it exited successfully.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        let r = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(r, 0, "SIGTERM failed: {}", std::io::Error::last_os_error());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.reaped = true;
+                return status.success();
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGKILL (works on a frozen process too), then reap it: its sockets are closed by
     /// the kernel when this returns.
     pub fn kill(&mut self) {
