@@ -96,6 +96,34 @@ fn remove_stale(path: &std::path::Path) -> io::Result<()> {
     }
 }
 
+/// TCP-level options of a connection's socket (gRFC A18's `TCP_USER_TIMEOUT`, and the
+/// kernel's own keepalive probes), for the server's accepted sockets and a channel's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TcpOptions {
+    /// Idle time before the kernel's first keepalive probe (`SO_KEEPALIVE` with
+    /// `TCP_KEEPIDLE`).
+    pub keepalive: Option<std::time::Duration>,
+    /// How long sent data may stay unacknowledged before the kernel drops the connection
+    /// (`TCP_USER_TIMEOUT`, Linux).
+    pub user_timeout: Option<std::time::Duration>,
+}
+
+impl TcpOptions {
+    /// Apply the options to `socket` (`TCP_NODELAY` always).
+    pub(crate) fn apply(&self, socket: &tokio::net::TcpStream) -> io::Result<()> {
+        socket.set_nodelay(true)?;
+        let sock = socket2::SockRef::from(socket);
+        if let Some(idle) = self.keepalive {
+            sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(timeout) = self.user_timeout {
+            sock.set_tcp_user_timeout(Some(timeout))?;
+        }
+        Ok(())
+    }
+}
+
 /// Resolve `host:port` (a name, an IPv4 address or a bracketed IPv6 address) to every
 /// socket address it names.
 pub(crate) async fn resolve(target: &str) -> Result<Vec<std::net::SocketAddr>, Error> {
@@ -125,5 +153,36 @@ mod tests {
         );
         assert_eq!(UnixAddr::parse("localhost:50051"), None);
         assert_eq!(UnixAddr::parse("dns:///host:1"), None);
+    }
+
+    #[tokio::test]
+    async fn tcp_options_reach_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let options = TcpOptions {
+            keepalive: Some(std::time::Duration::from_secs(45)),
+            user_timeout: Some(std::time::Duration::from_millis(7500)),
+        };
+        options.apply(&socket).unwrap();
+        let sock = socket2::SockRef::from(&socket);
+        assert!(socket.nodelay().unwrap());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(
+            sock.tcp_keepalive_time().unwrap(),
+            std::time::Duration::from_secs(45)
+        );
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(std::time::Duration::from_millis(7500))
+        );
+        // Nothing asked, nothing set (but TCP_NODELAY).
+        let plain = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        TcpOptions::default().apply(&plain).unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
     }
 }

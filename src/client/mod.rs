@@ -17,8 +17,8 @@ use crate::compression::PeerAccepts;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::keepalive::{self, Activity, ActivityIo, Keepalive};
-use crate::resolve::UnixAddr;
 use crate::resolve::resolve;
+use crate::resolve::{TcpOptions, UnixAddr};
 use crate::status::Status;
 use crate::tls::{ALPN_H2, ClientTls};
 use rustls_pki_types::ServerName;
@@ -41,6 +41,7 @@ struct Config {
     connect_timeout: Duration,
     tls: Option<ClientTls>,
     keepalive: Option<Keepalive>,
+    tcp: TcpOptions,
 }
 
 /// How a channel secures its connections: the connector and the name it verifies.
@@ -123,6 +124,19 @@ impl ChannelBuilder {
     /// Pings go whether or not calls are in flight.
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
         self.config.keepalive = Some(Keepalive::new(time, timeout));
+        self
+    }
+
+    /// Turn on the kernel's TCP keepalive, first probe after `idle`.
+    pub fn tcp_keepalive(mut self, idle: Duration) -> Self {
+        self.config.tcp.keepalive = Some(idle);
+        self
+    }
+
+    /// `TCP_USER_TIMEOUT` (gRFC A18; Linux): the kernel drops the connection when sent
+    /// data stays unacknowledged for `timeout`.
+    pub fn tcp_user_timeout(mut self, timeout: Duration) -> Self {
+        self.config.tcp.user_timeout = Some(timeout);
         self
     }
 
@@ -243,6 +257,7 @@ impl Channel {
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 tls: None,
                 keepalive: None,
+                tcp: TcpOptions::default(),
             },
         }
     }
@@ -410,7 +425,7 @@ async fn connect(
     for addr in resolve(target).await? {
         let attempt = async {
             let socket = TcpStream::connect(addr).await?;
-            socket.set_nodelay(true)?;
+            config.tcp.apply(&socket)?;
             secure_and_handshake(socket, &addr.to_string(), config, tls).await
         };
         match tokio::time::timeout(config.connect_timeout, attempt).await {

@@ -36,7 +36,7 @@ pub use router::Service;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::keepalive::{self, Activity, ActivityIo, Keepalive};
-use crate::resolve::{UnixAddr, resolve};
+use crate::resolve::{TcpOptions, UnixAddr, resolve};
 use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
 use router::Router;
@@ -85,6 +85,7 @@ pub struct Server {
     tls: Option<ServerTls>,
     keepalive: Option<Keepalive>,
     limits: ConnectionLimits,
+    tcp: TcpOptions,
 }
 
 /// How long connections may live and how many there may be (gRFC A9).
@@ -127,6 +128,7 @@ impl Server {
             tls: None,
             keepalive: None,
             limits: ConnectionLimits::default(),
+            tcp: TcpOptions::default(),
         }
     }
 
@@ -233,6 +235,20 @@ impl Server {
     /// `netutil.LimitListener` does; the handshake timeout starts once accepted.
     pub fn max_connections(mut self, connections: usize) -> Server {
         self.limits.max_connections = Some(connections.max(1));
+        self
+    }
+
+    /// Turn on the kernel's TCP keepalive on accepted sockets, first probe after `idle`
+    /// (below gRPC's own keepalive; for peers that cannot ping).
+    pub fn tcp_keepalive(mut self, idle: Duration) -> Server {
+        self.tcp.keepalive = Some(idle);
+        self
+    }
+
+    /// `TCP_USER_TIMEOUT` on accepted sockets (gRFC A18; Linux): a connection whose sent
+    /// data stays unacknowledged for `timeout` is dropped by the kernel.
+    pub fn tcp_user_timeout(mut self, timeout: Duration) -> Server {
+        self.tcp.user_timeout = Some(timeout);
         self
     }
 
@@ -385,7 +401,10 @@ impl Listening {
         for listener in listeners {
             let (shared, state, alive) = (shared.clone(), state_rx.clone(), alive_tx.clone());
             match listener {
-                Listener::Tcp(l) => tokio::spawn(accept_loop(l, shared, state, alive)),
+                Listener::Tcp(l) => {
+                    let options = server.tcp;
+                    tokio::spawn(accept_loop((l, options), shared, state, alive))
+                }
                 Listener::Unix(l, addr) => {
                     if let UnixAddr::Path(path) = addr {
                         socket_files.push(path);
@@ -462,11 +481,13 @@ trait Accept: Send + 'static {
     ) -> impl Future<Output = std::io::Result<(Self::Io, Option<SocketAddr>)>> + Send;
 }
 
-impl Accept for TcpListener {
+impl Accept for (TcpListener, TcpOptions) {
     type Io = TcpStream;
     async fn accept(&self) -> std::io::Result<(TcpStream, Option<SocketAddr>)> {
-        let (socket, addr) = TcpListener::accept(self).await?;
-        let _ = socket.set_nodelay(true);
+        let (socket, addr) = self.0.accept().await?;
+        if let Err(e) = self.1.apply(&socket) {
+            tracing::warn!(peer = %addr, error = %e, "could not set TCP options");
+        }
         Ok((socket, Some(addr)))
     }
 }
