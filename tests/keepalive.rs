@@ -135,3 +135,87 @@ async fn an_idle_connection_answers_the_pings_and_keeps_serving() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_client_pinging_too_often_is_sent_away_and_slows_down() {
+    bounded(async {
+        let server = TestServer::start_with(
+            Server::new().keepalive_enforcement(Duration::from_secs(5), true),
+        )
+        .await;
+        let channel = Channel::builder(server.addr.to_string())
+            .keepalive(Duration::from_millis(50), Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(channel.keepalive().unwrap().time, Duration::from_millis(50));
+        let client = GrpcDemoClient::new(channel.clone());
+        // A long call: no reads for a while, so the client pings every 50 ms: strikes.
+        let started = Instant::now();
+        let err = client.simple_method(req("sleep:5000")).await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        // The GOAWAY covers the call (the server had taken it), so it ends with the
+        // connection the server then closes: UNAVAILABLE, as in grpc-go.
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        // The channel heard ENHANCE_YOUR_CALM: its next connections ping half as often.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while channel.keepalive().unwrap().time == Duration::from_millis(50) {
+            assert!(
+                Instant::now() < deadline,
+                "the keepalive time was not doubled"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            channel.keepalive().unwrap().time,
+            Duration::from_millis(100)
+        );
+        client.simple_method(req("echo:after")).await.unwrap();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn pings_without_calls_are_refused_unless_permitted_and_polite_pings_are_fine() {
+    bounded(async {
+        // Not permitted: an idle connection that pings is closed.
+        let strict =
+            TestServer::start_with(Server::new().keepalive_enforcement(Duration::ZERO, false))
+                .await;
+        let channel = Channel::builder(strict.addr.to_string())
+            .keepalive(Duration::from_millis(50), Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while channel.keepalive().unwrap().time == Duration::from_millis(50) {
+            assert!(Instant::now() < deadline, "idle pings were tolerated");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Permitted, and no sooner than the minimum: a long call and idle time are fine.
+        let lenient = TestServer::start_with(
+            Server::new().keepalive_enforcement(Duration::from_millis(100), true),
+        )
+        .await;
+        let socket = tokio::net::TcpStream::connect(lenient.addr).await.unwrap();
+        let channel = Channel::builder("127.0.0.1:1")
+            .keepalive(Duration::from_millis(250), Duration::from_secs(1))
+            .connect_with(socket)
+            .await
+            .unwrap();
+        let client = GrpcDemoClient::new(channel.clone());
+        let reply = client.simple_method(req("sleep:1500")).await.unwrap();
+        assert_eq!(reply.message().response_data, "slept");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        client.simple_method(req("echo:still")).await.unwrap();
+        assert_eq!(
+            channel.keepalive().unwrap().time,
+            Duration::from_millis(250)
+        );
+    })
+    .await
+}

@@ -41,7 +41,22 @@ struct Config {
     connect_timeout: Duration,
     tls: Option<ClientTls>,
     keepalive: Option<Keepalive>,
+    /// How many times the keepalive time was doubled at a server's request (GOAWAY
+    /// `ENHANCE_YOUR_CALM`), shared by the channel's connections.
+    keepalive_doublings: Arc<std::sync::atomic::AtomicU32>,
     tcp: TcpOptions,
+}
+
+impl Config {
+    /// The keepalive now: the configured time, doubled once per complaint.
+    fn keepalive(&self) -> Option<Keepalive> {
+        let k = self.keepalive?;
+        let doublings = self
+            .keepalive_doublings
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let time = k.time.saturating_mul(1 << doublings.min(20));
+        Some(Keepalive { time, ..k })
+    }
 }
 
 /// How a channel secures its connections: the connector and the name it verifies.
@@ -257,6 +272,7 @@ impl Channel {
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 tls: None,
                 keepalive: None,
+                keepalive_doublings: Arc::default(),
                 tcp: TcpOptions::default(),
             },
         }
@@ -270,6 +286,12 @@ impl Channel {
     /// A channel to `target` that connects on its first call.
     pub fn lazy(target: impl Into<String>) -> Result<Channel, Error> {
         Channel::builder(target).lazy()
+    }
+
+    /// The keepalive the channel's next connection uses: the configured one, its time
+    /// doubled each time a server closed a connection for pinging too often.
+    pub fn keepalive(&self) -> Option<Keepalive> {
+        self.inner.config.keepalive()
     }
 
     /// The target this channel connects to.
@@ -338,7 +360,7 @@ async fn handshake<IO>(io: IO, config: &Config) -> Result<SendRequest<Bytes>, Er
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(keepalive) = config.keepalive else {
+    let Some(keepalive) = config.keepalive() else {
         let (send, connection) = config.h2.handshake::<_, Bytes>(io).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -348,9 +370,10 @@ where
         return Ok(send);
     };
     let activity = Activity::new();
-    let io = ActivityIo::new(io, activity.clone());
+    let io = ActivityIo::client(io, activity.clone());
     let (send, mut connection) = config.h2.handshake::<_, Bytes>(io).await?;
     let pings = connection.ping_pong();
+    let doublings = config.keepalive_doublings.clone();
     tokio::spawn(async move {
         let watch = async {
             match pings {
@@ -361,6 +384,11 @@ where
         tokio::select! {
             ended = connection => if let Err(e) = ended {
                 tracing::debug!(error = %e, "client connection ended");
+                if e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
+                    // The server finds our pings too frequent (A8): halve their rate.
+                    doublings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!("server sent GOAWAY ENHANCE_YOUR_CALM: doubling the keepalive time");
+                }
             },
             // Dropping the connection closes the socket: its calls end UNAVAILABLE.
             () = watch => {}

@@ -35,7 +35,7 @@ pub use router::Service;
 
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use crate::keepalive::{self, Activity, ActivityIo, Keepalive};
+use crate::keepalive::{self, Activity, ActivityIo, Enforcement, Keepalive, Police};
 use crate::resolve::{TcpOptions, UnixAddr, resolve};
 use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
@@ -84,6 +84,7 @@ pub struct Server {
     grace_period: Duration,
     tls: Option<ServerTls>,
     keepalive: Option<Keepalive>,
+    enforcement: Option<Enforcement>,
     limits: ConnectionLimits,
     tcp: TcpOptions,
 }
@@ -127,6 +128,7 @@ impl Server {
             grace_period: DEFAULT_GRACE_PERIOD,
             tls: None,
             keepalive: None,
+            enforcement: None,
             limits: ConnectionLimits::default(),
             tcp: TcpOptions::default(),
         }
@@ -203,6 +205,23 @@ impl Server {
     /// 2 hours).
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Server {
         self.keepalive = Some(Keepalive::new(time, timeout));
+        self
+    }
+
+    /// Police the clients' keepalive PINGs (grpc-go's `EnforcementPolicy`): a PING sooner
+    /// than `min_time` after the last, or while no call is in flight unless
+    /// `permit_without_calls`, is a strike; after two, the connection is closed with
+    /// GOAWAY `ENHANCE_YOUR_CALM` (our client then doubles its keepalive time). Off by
+    /// default; grpc-go's default is on, with 5 minutes and no pings without calls.
+    pub fn keepalive_enforcement(
+        mut self,
+        min_time: Duration,
+        permit_without_calls: bool,
+    ) -> Server {
+        self.enforcement = Some(Enforcement {
+            min_time,
+            permit_without_calls,
+        });
         self
     }
 
@@ -340,6 +359,7 @@ impl Server {
             handshake_timeout: self.handshake_timeout,
             tls,
             keepalive: self.keepalive,
+            enforcement: self.enforcement,
             limits: self.limits,
             connections: self
                 .limits
@@ -467,6 +487,7 @@ struct Shared {
     handshake_timeout: Duration,
     tls: Option<TlsAcceptor>,
     keepalive: Option<Keepalive>,
+    enforcement: Option<Enforcement>,
     limits: ConnectionLimits,
     /// One permit per connection, when their number is limited.
     connections: Option<Arc<tokio::sync::Semaphore>>,
@@ -633,26 +654,24 @@ async fn serve_connection<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    match shared.keepalive {
-        None => drive(io, shared, state, peer, handshake_deadline, None).await,
-        Some(keepalive) => {
-            let activity = Activity::new();
-            let io = ActivityIo::new(io, activity.clone());
-            let watching = Some((activity, keepalive));
-            drive(io, shared, state, peer, handshake_deadline, watching).await
-        }
+    if shared.keepalive.is_none() && shared.enforcement.is_none() {
+        return drive(io, shared, state, peer, handshake_deadline, None).await;
     }
+    let activity = Activity::new();
+    let io = ActivityIo::server(io, activity.clone());
+    drive(io, shared, state, peer, handshake_deadline, Some(activity)).await
 }
 
-/// The HTTP/2 handshake, then the connection loop (see [`serve_connection`]); with
-/// `keepalive`, the connection is also closed when the client stops answering PINGs.
+/// The HTTP/2 handshake, then the connection loop (see [`serve_connection`]). With
+/// `activity` (the transport's reads and PINGs), keepalive closes the connection when the
+/// client stops answering PINGs, and enforcement when it pings too often.
 async fn drive<IO>(
     io: IO,
     shared: &Shared,
     state: watch::Receiver<u8>,
     peer: Arc<Peer>,
     handshake_deadline: Instant,
-    keepalive: Option<(Arc<Activity>, Keepalive)>,
+    activity: Option<Arc<Activity>>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -671,7 +690,11 @@ async fn drive<IO>(
     let mut draining = std::pin::pin!(wait_state(state.clone(), DRAINING));
     let mut aborting = std::pin::pin!(wait_state(state, ABORTING));
     let (mut is_draining, mut is_aborting) = (false, false);
-    let pings = keepalive.and_then(|(activity, k)| Some((conn.ping_pong()?, activity, k)));
+    let pings = match (&activity, shared.keepalive) {
+        (Some(activity), Some(k)) => conn.ping_pong().map(|p| (p, activity.clone(), k)),
+        _ => None,
+    };
+    let mut police = shared.enforcement.map(Police::new);
     let mut dead = std::pin::pin!(async move {
         match pings {
             Some((pings, activity, k)) => keepalive::watch(pings, activity, k).await,
@@ -684,7 +707,8 @@ async fn drive<IO>(
         .map(|age| Box::pin(tokio::time::sleep(jittered(age))));
     let mut age_grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
     // Calls in flight, counted only when idleness is limited.
-    let calls = limits.max_idle.map(|_| Arc::new(CallCount::default()));
+    let counting = limits.max_idle.is_some() || shared.enforcement.is_some();
+    let calls = counting.then(|| Arc::new(CallCount::default()));
     let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut call_ended = calls.as_ref().map(|c| Box::pin(c.ended.notified()));
     let mut ready = Vec::new();
@@ -736,6 +760,16 @@ async fn drive<IO>(
                     Poll::Pending => break,
                 }
             }
+            if let (Some(police), Some(activity), Some(calls)) = (&mut police, &activity, &calls) {
+                let pings = activity.take_pings();
+                let in_flight = calls.in_flight.load(Ordering::Acquire);
+                if pings > 0 && police.pings(pings, in_flight) && !is_aborting {
+                    tracing::warn!("client pings too often: GOAWAY ENHANCE_YOUR_CALM");
+                    conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                    is_aborting = true;
+                    continue;
+                }
+            }
             if ready.is_empty() {
                 if let (Some(calls), Some(ended), Some(max_idle)) =
                     (&calls, &mut call_ended, limits.max_idle)
@@ -769,6 +803,9 @@ async fn drive<IO>(
                 if let Some(calls) = &calls {
                     idle = None;
                     call = calls.track(call);
+                }
+                if let Some(police) = &mut police {
+                    police.forgive();
                 }
                 if shared.spawn_calls || call.as_mut().poll(cx).is_pending() {
                     tokio::spawn(call);
