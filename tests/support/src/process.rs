@@ -131,6 +131,11 @@ impl Process {
 
     /// Kills the process if it is still running, reaps it, and collects the rest of its
     /// output.
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) {
         if self.try_status().is_none() {
             let _ = self.child.kill();
