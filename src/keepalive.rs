@@ -261,14 +261,51 @@ impl Police {
     }
 }
 
+/// A client's calls in flight, for keepalive without pings while there are none.
+#[derive(Debug, Default)]
+pub(crate) struct Calls(AtomicU64);
+
+impl Calls {
+    /// Count one call until the returned guard drops.
+    pub(crate) fn start(self: &Arc<Calls>) -> InFlight {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
+}
+
+/// One call in flight (see [`Calls`]).
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Calls>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Watch a connection: returns when the peer failed to answer a PING in time (the
 /// caller then closes the connection). Runs for as long as the peer keeps answering;
-/// returns at once if pings cannot be sent (the connection is closing).
-pub(crate) async fn watch(mut pings: PingPong, activity: Arc<Activity>, keepalive: Keepalive) {
+/// returns at once if pings cannot be sent (the connection is closing). With `calls`,
+/// no PING goes while no call is in flight.
+pub(crate) async fn watch(
+    mut pings: PingPong,
+    activity: Arc<Activity>,
+    keepalive: Keepalive,
+    calls: Option<Arc<Calls>>,
+) {
     loop {
         let idle_until = activity.last_read() + keepalive.time;
         if Instant::now() < idle_until {
             tokio::time::sleep_until(idle_until).await;
+            continue;
+        }
+        if calls.as_ref().is_some_and(|c| !c.any()) {
+            // Nothing in flight and pings without calls not wanted: look again later.
+            tokio::time::sleep(keepalive.time.min(Duration::from_secs(1))).await;
             continue;
         }
         let sent = Instant::now();

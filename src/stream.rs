@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use crate::compression::{Compression, Encoding};
 use crate::deadline::Deadline;
 use crate::framing::{self, Decoder};
+use crate::keepalive::InFlight;
 use crate::metadata::Metadata;
 use crate::status::Status;
 
@@ -77,6 +78,8 @@ pub struct Streaming<T> {
     deadline: Deadline,
     /// Client calls with a streaming request: dropping this stops the request pump.
     _pump_guard: Option<oneshot::Sender<()>>,
+    /// Client side: the call counted as in flight (for keepalive) until this ends.
+    _in_flight: Option<InFlight>,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -101,6 +104,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             trailers: None,
             deadline: Deadline::none(),
             _pump_guard: None,
+            _in_flight: None,
             _message: PhantomData,
         }
     }
@@ -120,6 +124,11 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     pub(crate) fn with_deadline(mut self, deadline: Deadline) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    pub(crate) fn with_in_flight(mut self, in_flight: Option<InFlight>) -> Self {
+        self._in_flight = in_flight;
         self
     }
 

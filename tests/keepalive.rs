@@ -182,12 +182,25 @@ async fn a_client_pinging_too_often_is_sent_away_and_slows_down() {
 #[tokio::test]
 async fn pings_without_calls_are_refused_unless_permitted_and_polite_pings_are_fine() {
     bounded(async {
-        // Not permitted: an idle connection that pings is closed.
         let strict =
             TestServer::start_with(Server::new().keepalive_enforcement(Duration::ZERO, false))
                 .await;
+        // Our client's default: no pings without calls, so an idle connection is left alone.
+        let quiet = Channel::builder(strict.addr.to_string())
+            .keepalive(Duration::from_millis(50), Duration::from_secs(1))
+            .connect()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(quiet.keepalive().unwrap().time, Duration::from_millis(50));
+        GrpcDemoClient::new(quiet)
+            .simple_method(req("echo:quiet"))
+            .await
+            .unwrap();
+        // Pinging while idle, where the server does not permit it: sent away.
         let channel = Channel::builder(strict.addr.to_string())
             .keepalive(Duration::from_millis(50), Duration::from_secs(1))
+            .keepalive_permit_without_calls(true)
             .connect()
             .await
             .unwrap();

@@ -42,6 +42,7 @@ impl Channel {
         Resp: prost::Message + Default,
     {
         let deadline = request.timeout.map(|t| Instant::now() + t);
+        let _in_flight = self.call_started();
         within(deadline, async {
             let (headers, mut responses) = self.open_with_message::<_, Resp>(path, request).await?;
             single_response(headers, &mut responses).await
@@ -69,6 +70,7 @@ impl Channel {
             ..
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
+        let _in_flight = self.call_started();
         within(deadline, async {
             let (response, sender) = self
                 .start_streaming(path, &metadata, timeout, compression)
@@ -103,9 +105,12 @@ impl Channel {
         Resp: prost::Message + Default,
     {
         let deadline = request.timeout.map(|t| Instant::now() + t);
+        let in_flight = self.call_started();
         let (headers, responses) =
             within(deadline, self.open_with_message::<_, Resp>(path, request)).await?;
-        let responses = responses.with_deadline(Deadline::at(deadline));
+        let responses = responses
+            .with_deadline(Deadline::at(deadline))
+            .with_in_flight(in_flight);
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 
@@ -134,6 +139,7 @@ impl Channel {
             ..
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
+        let in_flight = self.call_started();
         let (headers, responses, guard) = within(deadline, async {
             let (response, sender) = self
                 .start_streaming(path, &metadata, timeout, compression)
@@ -151,7 +157,8 @@ impl Channel {
         .await?;
         let responses = responses
             .with_deadline(Deadline::at(deadline))
-            .with_pump_guard(Some(guard));
+            .with_pump_guard(Some(guard))
+            .with_in_flight(in_flight);
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 

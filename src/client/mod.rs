@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use crate::compression::PeerAccepts;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use crate::keepalive::{self, Activity, ActivityIo, Keepalive};
+use crate::keepalive::{self, Activity, ActivityIo, Calls, InFlight, Keepalive};
 use crate::resolve::resolve;
 use crate::resolve::{TcpOptions, UnixAddr};
 use crate::status::Status;
@@ -44,6 +44,8 @@ struct Config {
     /// How many times the keepalive time was doubled at a server's request (GOAWAY
     /// `ENHANCE_YOUR_CALM`), shared by the channel's connections.
     keepalive_doublings: Arc<std::sync::atomic::AtomicU32>,
+    /// Counted only when keepalive must not ping without calls.
+    calls: Option<Arc<Calls>>,
     tcp: TcpOptions,
 }
 
@@ -139,6 +141,17 @@ impl ChannelBuilder {
     /// Pings go whether or not calls are in flight.
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
         self.config.keepalive = Some(Keepalive::new(time, timeout));
+        if self.config.calls.is_none() {
+            self.config.calls = Some(Arc::default());
+        }
+        self
+    }
+
+    /// Whether keepalive pings go while no call is in flight (A8's
+    /// `permit_without_calls`; default `false`, as in grpc-go: an idle connection then
+    /// stays quiet, and a server with strict enforcement is not bothered).
+    pub fn keepalive_permit_without_calls(mut self, permit: bool) -> Self {
+        self.config.calls = (!permit).then(Arc::default);
         self
     }
 
@@ -273,6 +286,7 @@ impl Channel {
                 tls: None,
                 keepalive: None,
                 keepalive_doublings: Arc::default(),
+                calls: None,
                 tcp: TcpOptions::default(),
             },
         }
@@ -292,6 +306,14 @@ impl Channel {
     /// doubled each time a server closed a connection for pinging too often.
     pub fn keepalive(&self) -> Option<Keepalive> {
         self.inner.config.keepalive()
+    }
+
+    /// Count a call in flight, when keepalive must not ping without calls.
+    pub(crate) fn call_started(&self) -> Option<InFlight> {
+        match (&self.inner.config.keepalive, &self.inner.config.calls) {
+            (Some(_), Some(calls)) => Some(calls.start()),
+            _ => None,
+        }
     }
 
     /// The target this channel connects to.
@@ -374,10 +396,11 @@ where
     let (send, mut connection) = config.h2.handshake::<_, Bytes>(io).await?;
     let pings = connection.ping_pong();
     let doublings = config.keepalive_doublings.clone();
+    let calls = config.calls.clone();
     tokio::spawn(async move {
         let watch = async {
             match pings {
-                Some(pings) => keepalive::watch(pings, activity, keepalive).await,
+                Some(pings) => keepalive::watch(pings, activity, keepalive, calls).await,
                 None => std::future::pending().await,
             }
         };

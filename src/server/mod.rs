@@ -697,7 +697,7 @@ async fn drive<IO>(
     let mut police = shared.enforcement.map(Police::new);
     let mut dead = std::pin::pin!(async move {
         match pings {
-            Some((pings, activity, k)) => keepalive::watch(pings, activity, k).await,
+            Some((pings, activity, k)) => keepalive::watch(pings, activity, k, None).await,
             None => std::future::pending().await,
         }
     });
