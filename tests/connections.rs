@@ -163,3 +163,72 @@ async fn past_the_connection_limit_a_new_connection_waits_for_one_to_close() {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_graceful_stop_sends_goaway_max_then_ping_then_goaway_last_and_finishes_the_call() {
+    use h2grpc_test_support::raw::{self, DATA, END_STREAM, GOAWAY, HEADERS, PING, RawConn};
+    bounded(async {
+        let server = TestServer::start().await;
+        let addr = server.addr;
+        let (mut conn, _) = RawConn::handshake(addr).await;
+        // A call in flight: stream 1, a handler that sleeps 400 ms.
+        conn.send(&raw::request_headers(
+            1,
+            "/demo.GRPCDemo/SimpleMethod",
+            false,
+        ))
+        .await;
+        conn.send(&raw::frame(
+            DATA,
+            END_STREAM,
+            1,
+            &lpm::encode(&req("sleep:400")),
+        ))
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let stopping = tokio::spawn(server.shutdown());
+
+        let last_stream = |f: &raw::Frame| {
+            u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]])
+                & 0x7fff_ffff
+        };
+        let first = conn
+            .expect_frame("the first GOAWAY", |f| f.kind == GOAWAY)
+            .await;
+        assert_eq!(last_stream(&first), 0x7fff_ffff, "first GOAWAY: 2^31-1");
+        let ping = conn
+            .expect_frame("the drain PING", |f| {
+                f.kind == PING && f.flags & raw::ACK == 0
+            })
+            .await;
+        // The listener no longer accepts.
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "new connections are refused once draining"
+        );
+        conn.send(&raw::frame(PING, raw::ACK, 0, &ping.payload))
+            .await;
+        let second = conn
+            .expect_frame("the second GOAWAY", |f| f.kind == GOAWAY)
+            .await;
+        assert_eq!(
+            last_stream(&second),
+            1,
+            "second GOAWAY: the last stream taken"
+        );
+        // The call in flight finishes: its response, then its trailers with status 0.
+        let frames = conn.frames_until_closed().await;
+        let on_stream_1: Vec<_> = frames.iter().filter(|f| f.stream == 1).collect();
+        assert!(
+            on_stream_1.iter().any(|f| f.kind == DATA),
+            "{on_stream_1:?}"
+        );
+        let trailers = on_stream_1
+            .iter()
+            .rfind(|f| f.kind == HEADERS)
+            .expect("trailers");
+        assert!(trailers.flags & END_STREAM != 0);
+        stopping.await.unwrap();
+    })
+    .await
+}
