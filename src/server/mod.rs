@@ -333,7 +333,7 @@ impl Server {
     /// TLS stream), until the peer closes it or it fails.
     pub async fn serve_io<IO>(&self, io: IO)
     where
-        IO: AsyncRead + AsyncWrite + Unpin,
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let shared = match self.shared() {
             Ok(shared) => shared,
@@ -609,7 +609,7 @@ async fn serve_socket<IO>(
     shared: &Shared,
     state: watch::Receiver<u8>,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let deadline = Instant::now() + shared.handshake_timeout;
     let Some(acceptor) = &shared.tls else {
@@ -652,29 +652,36 @@ async fn serve_connection<IO>(
     peer: Arc<Peer>,
     handshake_deadline: Instant,
 ) where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Every transport (TCP, TLS, Unix, with or without the keepalive wrapper) as one
+    // type: h2's connection code is compiled once, not once per transport. The cost is
+    // one indirect call per read or write, not per call.
     if shared.keepalive.is_none() && shared.enforcement.is_none() {
+        let io: Transport = Box::new(io);
         return drive(io, shared, state, peer, handshake_deadline, None).await;
     }
     let activity = Activity::new();
-    let io = ActivityIo::server(io, activity.clone());
+    let io: Transport = Box::new(ActivityIo::server(io, activity.clone()));
     drive(io, shared, state, peer, handshake_deadline, Some(activity)).await
 }
+
+/// A connection's byte stream, whatever carries it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Transport = Box<dyn Io>;
 
 /// The HTTP/2 handshake, then the connection loop (see [`serve_connection`]). With
 /// `activity` (the transport's reads and PINGs), keepalive closes the connection when the
 /// client stops answering PINGs, and enforcement when it pings too often.
-async fn drive<IO>(
-    io: IO,
+async fn drive(
+    io: Transport,
     shared: &Shared,
     state: watch::Receiver<u8>,
     peer: Arc<Peer>,
     handshake_deadline: Instant,
     activity: Option<Arc<Activity>>,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
+) {
     let handshake = shared.h2.handshake::<_, Bytes>(io);
     let mut conn = match tokio::time::timeout_at(handshake_deadline, handshake).await {
         Ok(Ok(conn)) => conn,
