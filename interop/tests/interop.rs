@@ -24,7 +24,7 @@ use h2grpc_interop::{CASES, EXTRA_CASES as OUR_EXTRA_CASES};
 use h2grpc_test_support::node;
 use h2grpc_test_support::process::Process;
 use h2grpc_test_support::python;
-use h2grpc_test_support::tls::{SERVER_HOST_OVERRIDE, TestCerts};
+use h2grpc_test_support::tls::TestCerts;
 
 const SERVER_START: Duration = Duration::from_secs(60);
 const CLIENT_RUN: Duration = Duration::from_secs(300);
@@ -50,33 +50,6 @@ struct Direction<'a> {
     name: &'static str,
     server: Command,
     client: Box<dyn Fn(u16) -> Command + 'a>,
-}
-
-/// The server flags of TLS (tests/peers/CONVENTIONS.md, grpc-go's names).
-fn tls_server_args(certs: &TestCerts) -> Vec<OsString> {
-    vec![
-        "--use_tls".into(),
-        "true".into(),
-        "--tls_cert_file".into(),
-        certs.server_cert.clone().into(),
-        "--tls_key_file".into(),
-        certs.server_key.clone().into(),
-    ]
-}
-
-/// The client flags of TLS, as grpc's interop tests pass them: the test CA and the name
-/// its server certificate carries.
-fn tls_client_args(certs: &TestCerts) -> Vec<OsString> {
-    vec![
-        "--use_tls".into(),
-        "true".into(),
-        "--use_test_ca".into(),
-        "true".into(),
-        "--ca_file".into(),
-        certs.ca_cert.clone().into(),
-        "--server_host_override".into(),
-        SERVER_HOST_OVERRIDE.into(),
-    ]
 }
 
 /// `cmd` with `args` appended.
@@ -149,8 +122,8 @@ fn interop_matrix() {
     };
     let stubs = python::generate_interop_stubs(venv);
     let certs = TestCerts::generate();
-    let tls_server = tls_server_args(&certs);
-    let tls_client = tls_client_args(&certs);
+    let tls_server = certs.interop_server_args(false);
+    let tls_client = certs.interop_client_args(None);
 
     let mut directions = vec![
         Direction {

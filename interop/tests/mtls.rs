@@ -7,55 +7,16 @@
 //! - grpcio's server requiring client certificates: our `interop-client` with the test CA's
 //!   client certificate passes `empty_unary`; with none, or the unrelated CA's, it fails.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use h2grpc_test_support::process::{Process, TempDir, run_named};
 use h2grpc_test_support::python::{self, Venv};
-use h2grpc_test_support::tls::{SERVER_HOST_OVERRIDE, TestCerts};
+use h2grpc_test_support::tls::TestCerts;
 
 const SERVER_START: Duration = Duration::from_secs(60);
 const CLIENT_RUN: Duration = Duration::from_secs(60);
-
-/// The flags of a TLS server that requires client certificates from the test CA.
-fn mtls_server_args(certs: &TestCerts) -> Vec<OsString> {
-    vec![
-        "--use_tls".into(),
-        "true".into(),
-        "--tls_cert_file".into(),
-        certs.server_cert.clone().into(),
-        "--tls_key_file".into(),
-        certs.server_key.clone().into(),
-        "--tls_client_ca_file".into(),
-        certs.ca_cert.clone().into(),
-    ]
-}
-
-/// The flags of a TLS client trusting the test CA, presenting `identity` (certificate,
-/// key) if given.
-fn tls_client_args(certs: &TestCerts, identity: Option<(&Path, &Path)>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "--use_tls".into(),
-        "true".into(),
-        "--use_test_ca".into(),
-        "true".into(),
-        "--ca_file".into(),
-        certs.ca_cert.clone().into(),
-        "--server_host_override".into(),
-        SERVER_HOST_OVERRIDE.into(),
-    ];
-    if let Some((cert, key)) = identity {
-        args.extend([
-            "--tls_client_cert_file".into(),
-            cert.into(),
-            "--tls_client_key_file".into(),
-            key.into(),
-        ]);
-    }
-    args
-}
 
 /// Which client certificate a client presents.
 #[derive(Clone, Copy, Debug)]
@@ -107,7 +68,7 @@ fn empty_unary_outcome(what: &str, client: Command, server: &Process) -> Result<
 fn our_mtls_server(certs: &TestCerts) -> Process {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_interop-server"));
     cmd.args(["--port", "0", "--host", "127.0.0.1"])
-        .args(mtls_server_args(certs));
+        .args(certs.interop_server_args(true));
     Process::spawn("interop-server (mTLS)", cmd).expect("start interop-server")
 }
 
@@ -119,7 +80,7 @@ fn grpcio_client(
     identity: Identity,
 ) -> Command {
     let mut cmd = python::python_interop_client(venv, stubs, port, "empty_unary");
-    cmd.args(tls_client_args(certs, identity.files(certs)));
+    cmd.args(certs.interop_client_args(identity.files(certs)));
     cmd
 }
 
@@ -128,7 +89,7 @@ fn our_client(port: u16, certs: &TestCerts, identity: Identity) -> Command {
     cmd.args(["--server_host", "127.0.0.1", "--server_port"])
         .arg(port.to_string())
         .args(["--test_case", "empty_unary"])
-        .args(tls_client_args(certs, identity.files(certs)));
+        .args(certs.interop_client_args(identity.files(certs)));
     cmd
 }
 
@@ -190,7 +151,7 @@ fn mtls_our_client_to_grpcio_server() {
     let stubs = python::generate_interop_stubs(venv);
     let certs = TestCerts::generate();
     let mut cmd = python::python_interop_server(venv, &stubs, 0);
-    cmd.args(mtls_server_args(&certs));
+    cmd.args(certs.interop_server_args(true));
     let mut server = Process::spawn("interop_server.py (mTLS)", cmd).expect("start grpcio server");
     let port = server.wait_for_listening(SERVER_START);
 

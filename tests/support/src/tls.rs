@@ -89,6 +89,48 @@ impl TestCerts {
         }
     }
 
+    /// The interop servers' TLS flags (grpc-go's names, tests/peers/CONVENTIONS.md), with
+    /// `--tls_client_ca_file` (the test CA) when `require_client_cert`.
+    pub fn interop_server_args(&self, require_client_cert: bool) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--use_tls".into(),
+            "true".into(),
+            "--tls_cert_file".into(),
+            self.server_cert.clone().into(),
+            "--tls_key_file".into(),
+            self.server_key.clone().into(),
+        ];
+        if require_client_cert {
+            args.extend(["--tls_client_ca_file".into(), self.ca_cert.clone().into()]);
+        }
+        args
+    }
+
+    /// The interop clients' TLS flags, as grpc's interop tests pass them (the test CA and
+    /// the name its server certificate carries), presenting `identity` (certificate, key)
+    /// if given.
+    pub fn interop_client_args(&self, identity: Option<(&Path, &Path)>) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--use_tls".into(),
+            "true".into(),
+            "--use_test_ca".into(),
+            "true".into(),
+            "--ca_file".into(),
+            self.ca_cert.clone().into(),
+            "--server_host_override".into(),
+            SERVER_HOST_OVERRIDE.into(),
+        ];
+        if let Some((cert, key)) = identity {
+            args.extend([
+                "--tls_client_cert_file".into(),
+                cert.into(),
+                "--tls_client_key_file".into(),
+                key.into(),
+            ]);
+        }
+        args
+    }
+
     /// The directory holding the files.
     pub fn path(&self) -> &Path {
         self.dir.path()
