@@ -66,7 +66,7 @@ async fn an_idle_connection_is_closed_and_a_busy_one_is_not() {
         let (_send, closed) = raw_connection(server.addr).await;
         closed.await.unwrap();
         let took = started.elapsed();
-        assert!(took >= idle && took < idle * 6, "closed after {took:?}");
+        assert!(took >= idle && took < idle * 10, "closed after {took:?}");
         // Busy for longer than `idle`: kept while the call runs, closed after it.
         let (mut send, closed) = raw_connection(server.addr).await;
         let started = Instant::now();
@@ -102,7 +102,7 @@ async fn an_old_connection_is_closed_after_its_calls_or_its_grace() {
         closed.await.unwrap();
         let took = started.elapsed();
         assert!(
-            took >= age.mul_f64(0.85) && took < age * 6,
+            took >= age.mul_f64(0.85) && took < age * 10,
             "closed after {took:?}"
         );
 
