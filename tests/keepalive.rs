@@ -26,6 +26,33 @@ async fn client(relay: &Relay, keepalive: bool) -> GrpcDemoClient {
     GrpcDemoClient::new(builder.connect().await.unwrap())
 }
 
+/// A channel over one TCP connection to `addr` that cannot make another (its target
+/// refuses): a connection closed by keepalive fails the next call instead of being
+/// replaced unseen.
+async fn single_connection(
+    addr: std::net::SocketAddr,
+    time: Duration,
+    timeout: Duration,
+) -> Channel {
+    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    Channel::builder("127.0.0.1:1")
+        .keepalive(time, timeout)
+        .connect_with(socket)
+        .await
+        .unwrap()
+}
+
+/// Wait (up to `within`) until a server's GOAWAY ENHANCE_YOUR_CALM has doubled the
+/// channel's keepalive time from `from`; `what` names the failure.
+async fn wait_doubled(channel: &Channel, from: Duration, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while channel.keepalive().unwrap().time == from {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(channel.keepalive().unwrap().time, from * 2);
+}
+
 #[tokio::test]
 async fn a_call_on_a_silent_connection_ends_unavailable_with_client_keepalive() {
     bounded(async {
@@ -113,14 +140,12 @@ async fn an_idle_connection_answers_the_pings_and_keeps_serving() {
             Server::new().keepalive(Duration::from_millis(50), Duration::from_millis(500)),
         )
         .await;
-        // One connection, and no way to make another (the target refuses): a connection
-        // closed by keepalive would fail the next call.
-        let socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        let channel = Channel::builder("127.0.0.1:1")
-            .keepalive(Duration::from_millis(50), Duration::from_millis(500))
-            .connect_with(socket)
-            .await
-            .unwrap();
+        let channel = single_connection(
+            server.addr,
+            Duration::from_millis(50),
+            Duration::from_millis(500),
+        )
+        .await;
         let client = GrpcDemoClient::new(channel);
         for round in 0..3 {
             // Many keepalive periods of silence, pings both ways.
@@ -164,18 +189,9 @@ async fn a_client_pinging_too_often_is_sent_away_and_slows_down() {
         // connection the server then closes: UNAVAILABLE, as in grpc-go.
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
         // The channel heard ENHANCE_YOUR_CALM: its next connections ping half as often.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while channel.keepalive().unwrap().time == Duration::from_millis(50) {
-            assert!(
-                Instant::now() < deadline,
-                "the keepalive time was not doubled"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(
-            channel.keepalive().unwrap().time,
-            Duration::from_millis(100)
-        );
+        let from = Duration::from_millis(50);
+        let within = Duration::from_secs(2);
+        wait_doubled(&channel, from, within, "the keepalive time was not doubled").await;
         client.simple_method(req("echo:after")).await.unwrap();
     })
     .await
@@ -206,22 +222,25 @@ async fn pings_without_calls_are_refused_unless_permitted_and_polite_pings_are_f
             .connect()
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while channel.keepalive().unwrap().time == Duration::from_millis(50) {
-            assert!(Instant::now() < deadline, "idle pings were tolerated");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let from = Duration::from_millis(50);
+        wait_doubled(
+            &channel,
+            from,
+            Duration::from_secs(3),
+            "idle pings were tolerated",
+        )
+        .await;
         // Permitted, and no sooner than the minimum: a long call and idle time are fine.
         let lenient = TestServer::start_with(
             Server::new().keepalive_enforcement(Duration::from_millis(100), true),
         )
         .await;
-        let socket = tokio::net::TcpStream::connect(lenient.addr).await.unwrap();
-        let channel = Channel::builder("127.0.0.1:1")
-            .keepalive(Duration::from_millis(250), Duration::from_secs(1))
-            .connect_with(socket)
-            .await
-            .unwrap();
+        let channel = single_connection(
+            lenient.addr,
+            Duration::from_millis(250),
+            Duration::from_secs(1),
+        )
+        .await;
         let client = GrpcDemoClient::new(channel.clone());
         let reply = client.simple_method(req("sleep:1500")).await.unwrap();
         assert_eq!(reply.message().response_data, "slept");
