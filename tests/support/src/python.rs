@@ -16,7 +16,16 @@ use crate::process::{TempDir, run};
 pub const EXAMPLE_DIR_VAR: &str = "GRPC_PYTHON_EXAMPLE_DIR";
 
 /// What the venv gets installed; nothing else is assumed on the machine but `python3`.
-pub const PINS: &[&str] = &["grpcio==1.76.0", "grpcio-tools==1.76.0", "protobuf==6.33.6"];
+pub const PINS: &[&str] = &[
+    "grpcio==1.76.0",
+    "grpcio-tools==1.76.0",
+    "protobuf==6.33.6",
+    // The health, reflection and rich-error-details clients of grpc's Python packages.
+    "grpcio-health-checking==1.76.0",
+    "grpcio-reflection==1.76.0",
+    "grpcio-status==1.76.0",
+    "googleapis-common-protos==1.76.0",
+];
 
 /// How to get what the venv is built from.
 const PYTHON_HOW: &str = "install Python 3 (3.9 or newer) with its venv module \
