@@ -261,19 +261,32 @@ impl Police {
     }
 }
 
-/// A client's calls in flight, for keepalive without pings while there are none.
+/// A client's calls in flight, for keepalive without pings while there are none, and
+/// for the channel's idle timeout.
 #[derive(Debug, Default)]
-pub(crate) struct Calls(AtomicU64);
+pub(crate) struct Calls {
+    in_flight: AtomicU64,
+    started: AtomicU64,
+}
 
 impl Calls {
     /// Count one call until the returned guard drops.
     pub(crate) fn start(self: &Arc<Calls>) -> InFlight {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.started.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
 
     fn any(&self) -> bool {
-        self.0.load(Ordering::Acquire) > 0
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// Calls in flight now, and calls ever started.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.in_flight.load(Ordering::Acquire),
+            self.started.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -283,7 +296,7 @@ pub(crate) struct InFlight(Arc<Calls>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

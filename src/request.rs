@@ -52,6 +52,8 @@ pub struct Request<T> {
     pub(crate) compression: Compression,
     /// Server side: who sent it.
     pub(crate) peer: Option<Arc<Peer>>,
+    /// Client side: wait for a READY connection instead of failing fast.
+    pub(crate) wait_for_ready: bool,
 }
 
 impl<T> Request<T> {
@@ -63,6 +65,7 @@ impl<T> Request<T> {
             timeout: None,
             compression: Compression::default(),
             peer: None,
+            wait_for_ready: false,
         }
     }
 
@@ -74,7 +77,26 @@ impl<T> Request<T> {
             timeout,
             compression: Compression::default(),
             peer: None,
+            wait_for_ready: false,
         }
+    }
+
+    /// Client side: make the call wait-for-ready (gRPC's `wait-for-ready.md`): while the
+    /// channel cannot connect, the call waits for a READY connection until its deadline
+    /// instead of failing `UNAVAILABLE` at once. Calls are fail-fast by default.
+    pub fn set_wait_for_ready(&mut self, wait: bool) {
+        self.wait_for_ready = wait;
+    }
+
+    /// [`Request::set_wait_for_ready`]`(true)`, by value.
+    pub fn with_wait_for_ready(mut self) -> Request<T> {
+        self.wait_for_ready = true;
+        self
+    }
+
+    /// Whether the call is wait-for-ready.
+    pub fn wait_for_ready(&self) -> bool {
+        self.wait_for_ready
     }
 
     /// Server side: the connection's peer (its address, and over TLS the client's
@@ -137,6 +159,7 @@ impl<T> Request<T> {
             timeout: self.timeout,
             compression: self.compression,
             peer: self.peer,
+            wait_for_ready: self.wait_for_ready,
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 
 /// A Unix domain socket address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum UnixAddr {
     /// A socket file.
     Path(PathBuf),

@@ -53,11 +53,11 @@ async fn a_channel_trusting_the_ca_calls_over_tls() {
         // Without a client certificate the handler sees the address and no identity.
         let peer = client.simple_method(req("peer")).await.unwrap();
         assert_eq!(peer.message().response_data, "127.0.0.1||");
-        // A plaintext client is not served by a TLS server: its HTTP/2 reads the server's
-        // TLS alert as a malformed frame (a local protocol error, INTERNAL).
+        // A plaintext client is not served by a TLS server: the connection never gets
+        // to READY (no HTTP/2 SETTINGS come back), so the call is UNAVAILABLE, as in grpc-go.
         let plain = GrpcDemoClient::new(Channel::lazy(server.addr.to_string()).unwrap());
         let err = plain.simple_method(req("echo:x")).await.unwrap_err();
-        assert_eq!(err.code(), Code::Internal, "{err:?}");
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     })
     .await
 }

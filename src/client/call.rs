@@ -67,13 +67,14 @@ impl Channel {
             message: requests,
             timeout,
             compression,
+            wait_for_ready,
             ..
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         let _in_flight = self.call_started();
         within(deadline, async {
             let (response, sender) = self
-                .start_streaming(path, &metadata, timeout, compression)
+                .start_streaming(path, &metadata, timeout, compression, wait_for_ready)
                 .await?;
             let mut pump = pin!(pump(sender, requests));
             let mut pumping = true;
@@ -136,13 +137,14 @@ impl Channel {
             message: requests,
             timeout,
             compression,
+            wait_for_ready,
             ..
         } = request;
         let deadline = timeout.map(|t| Instant::now() + t);
         let in_flight = self.call_started();
         let (headers, responses, guard) = within(deadline, async {
             let (response, sender) = self
-                .start_streaming(path, &metadata, timeout, compression)
+                .start_streaming(path, &metadata, timeout, compression, wait_for_ready)
                 .await?;
             let (guard, stop) = oneshot::channel::<()>();
             tokio::spawn(async move {
@@ -162,12 +164,15 @@ impl Channel {
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 
-    /// Open the stream: send the request headers.
+    /// Open the stream: pick a READY connection and send the request headers. A
+    /// connection found unusable (GOAWAY, closed) before the stream opened is reported
+    /// to its subchannel and another is picked: the call never reached a server.
     async fn start(
         &self,
         path: PathAndQuery,
         metadata: &Metadata,
         head: RequestHead,
+        wait_for_ready: bool,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
         let uri = http::Uri::from_parts({
             let mut parts = http::uri::Parts::default();
@@ -177,13 +182,30 @@ impl Channel {
             parts
         })
         .map_err(|e| Status::internal(format!("invalid request path: {e}")))?;
-        let mut request = http::Request::new(());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri;
-        head.write(metadata, request.headers_mut());
-        let mut send = self.ready().await?;
-        send.send_request(request, false)
-            .map_err(|e| Status::from_h2(&e))
+        let mut unusable = None;
+        loop {
+            let picked = self
+                .inner
+                .balancer
+                .pick(wait_for_ready, unusable.as_ref())
+                .await?;
+            let mut send = match picked.send.clone().ready().await {
+                Ok(send) => send,
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection takes no new streams; picking again");
+                    picked.sub.broken(picked.generation);
+                    unusable = Some(picked);
+                    continue;
+                }
+            };
+            let mut request = http::Request::new(());
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = uri.clone();
+            head.write(metadata, request.headers_mut());
+            return send
+                .send_request(request, false)
+                .map_err(|e| Status::from_h2(&e));
+        }
     }
 
     /// The head of a request: its timeout, and the encoding negotiated for it.
@@ -203,10 +225,11 @@ impl Channel {
         metadata: &Metadata,
         timeout: Option<Duration>,
         compression: Compression,
+        wait_for_ready: bool,
     ) -> Result<(ResponseFuture, Sender), Status> {
         let head = self.request_head(timeout, compression.encoding);
-        let (response, send) = self.start(path, metadata, head).await?;
-        let max = self.inner.config.max_send_message_size;
+        let (response, send) = self.start(path, metadata, head, wait_for_ready).await?;
+        let max = self.inner.settings.max_send_message_size;
         Ok((
             response,
             Sender::new(send, Encoder::new(max, head.encoding, compression)),
@@ -235,13 +258,15 @@ impl Channel {
             message,
             timeout,
             compression,
+            wait_for_ready,
             ..
         } = request;
         let head = self.request_head(timeout, compression.encoding);
-        let max = self.inner.config.max_send_message_size;
+        let max = self.inner.settings.max_send_message_size;
         let encoder = Encoder::new(max, head.encoding, compression);
         let body = encoder.encode(&message)?;
-        self.send_single(path, &metadata, head, encoder, body).await
+        self.send_single(path, &metadata, head, encoder, body, wait_for_ready)
+            .await
     }
 
     /// Send a call whose request is one message already encoded, and wait for its
@@ -255,10 +280,13 @@ impl Channel {
         head: RequestHead,
         encoder: Encoder,
         body: Bytes,
+        wait_for_ready: bool,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let mut attempt = 1;
         loop {
-            let (response, send) = self.start(path.clone(), metadata, head).await?;
+            let (response, send) = self
+                .start(path.clone(), metadata, head, wait_for_ready)
+                .await?;
             // One message the caller already holds: h2 may queue it whole. An error here
             // shows again, with its cause, on the response.
             let mut sender = Sender::new(send, encoder.clone());
@@ -297,7 +325,7 @@ impl Channel {
         if let Some(accept) = head.accept {
             self.inner.server_accepts.learn(accept);
         }
-        let decoder = Decoder::new(self.inner.config.max_receive_message_size, head.encoding);
+        let decoder = Decoder::new(self.inner.settings.max_receive_message_size, head.encoding);
         let responses = Streaming::new(body, Side::Client, decoder);
         Ok((Metadata::from_headers(parts.headers), responses))
     }

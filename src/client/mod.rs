@@ -1,78 +1,86 @@
-//! The client's `Channel`: connects to `host:port` trying every resolved address,
-//! multiplexes calls over one h2 connection, and reconnects on the next call once
-//! that connection has died. Cheap to clone: clones share the connection.
+//! The client's `Channel`: resolves its target (`dns:`, `ipv4:`, `ipv6:`, `unix:`, or
+//! the user's [`Resolver`]), keeps a subchannel per address, balances calls over them
+//! (`pick_first` or `round_robin`), and tracks its connectivity state, reconnecting with
+//! backoff. Cheap to clone: clones share everything.
+//!
+//! - `resolver`: targets and name resolution.
+//! - `subchannel`: one address's connection and its states; `backoff`: the reconnect pacing.
+//! - `balancer`: the control task, the policies and the picker calls use.
+//! - `connect`: opening one connection (TCP or Unix, TLS, HTTP/2, keepalive).
+//! - `call`: the four call kinds.
 
+mod backoff;
+mod balancer;
 mod call;
+mod connect;
+mod resolver;
+mod subchannel;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use h2::client::SendRequest;
-use http::uri::{Authority, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::compression::PeerAccepts;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use crate::keepalive::{self, Activity, ActivityIo, Calls, InFlight, Keepalive};
-use crate::resolve::resolve;
-use crate::resolve::{TcpOptions, UnixAddr};
-use crate::status::Status;
-use crate::tls::{ALPN_H2, ClientTls};
-use rustls_pki_types::ServerName;
-use tokio_rustls::TlsConnector;
+use crate::keepalive::{Calls, InFlight, Keepalive};
+use crate::resolve::TcpOptions;
+use crate::tls::ClientTls;
+use balancer::Settings;
+use connect::{Connector, Tls};
+use resolver::{Source, Target};
+
+pub use backoff::ConnectBackoff;
+pub use balancer::LoadBalancing;
+pub use resolver::{DEFAULT_PORT, ManualResolver, ResolveFuture, Resolver};
 
 pub use crate::stream::{
     DEFAULT_CONNECTION_WINDOW_BYTES, DEFAULT_DATA_FRAME_BUDGET_BYTES, DEFAULT_STREAM_WINDOW_BYTES,
 };
 /// Default limit on a response's header list (headers or trailers), in bytes.
 pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
-/// Default time one connection attempt (TCP and HTTP/2 handshake) may take.
+/// Default time one connection attempt may take at least (`connection-backoff.md`'s
+/// `MIN_CONNECT_TIMEOUT`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default least time between two re-resolutions of the target (grpc-go's DNS
+/// resolver waits 30 s).
+pub const DEFAULT_MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Default time without calls after which a channel closes its connections and goes
+/// IDLE (grpc-go's 30 minutes).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// Settings of a channel.
-#[derive(Clone)]
-struct Config {
+/// A channel's connectivity state (gRPC's `connectivity-semantics-and-api.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectivityState {
+    /// No connection and none being made; the next call (or
+    /// [`Channel::state`]`(true)`) starts connecting.
+    Idle,
+    /// Connecting (resolving the target or opening connections).
+    Connecting,
+    /// Connected: calls go out at once.
+    Ready,
+    /// Connecting failed; attempts go on with backoff. Fail-fast calls fail
+    /// `UNAVAILABLE`; wait-for-ready calls wait.
+    TransientFailure,
+    /// The channel is gone.
+    Shutdown,
+}
+
+/// Settings the calls of a channel use.
+struct CallSettings {
     max_receive_message_size: usize,
     max_send_message_size: usize,
-    h2: h2::client::Builder,
-    connect_timeout: Duration,
-    tls: Option<ClientTls>,
-    keepalive: Option<Keepalive>,
-    /// How many times the keepalive time was doubled at a server's request (GOAWAY
-    /// `ENHANCE_YOUR_CALM`), shared by the channel's connections.
-    keepalive_doublings: Arc<std::sync::atomic::AtomicU32>,
-    /// Counted only when keepalive must not ping without calls.
-    calls: Option<Arc<Calls>>,
-    tcp: TcpOptions,
 }
 
-impl Config {
-    /// The keepalive now: the configured time, doubled once per complaint.
-    fn keepalive(&self) -> Option<Keepalive> {
-        let k = self.keepalive?;
-        let doublings = self
-            .keepalive_doublings
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let time = k.time.saturating_mul(1 << doublings.min(20));
-        Some(Keepalive { time, ..k })
-    }
-}
-
-/// How a channel secures its connections: the connector and the name it verifies.
-#[derive(Clone)]
-struct Tls {
-    connector: TlsConnector,
-    name: ServerName<'static>,
-}
-
-/// A client connection to one server, shared by every clone.
+/// A client channel to a target: one or more servers, shared by every clone.
 ///
-/// Calls made while the connection is healthy share it; a call made after it died
-/// (server gone, GOAWAY, network cut) opens a new one. Calls in flight on a connection
-/// that dies end `UNAVAILABLE`.
+/// Calls pick a READY connection by the channel's [`LoadBalancing`] policy. While the
+/// channel is connecting, calls wait; in TRANSIENT_FAILURE a call fails `UNAVAILABLE` at
+/// once unless it is wait-for-ready ([`Request::set_wait_for_ready`](crate::Request::set_wait_for_ready)),
+/// which waits for READY until its deadline. Calls in flight on a connection that dies
+/// end `UNAVAILABLE`.
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<Inner>,
@@ -80,16 +88,11 @@ pub struct Channel {
 
 struct Inner {
     target: String,
-    scheme: Scheme,
-    authority: Authority,
-    tls: Option<Tls>,
-    /// A Unix domain socket target (`unix:path`, `unix-abstract:name`).
-    unix: Option<UnixAddr>,
-    config: Config,
-    /// The current connection and its generation number.
-    current: Mutex<Option<(SendRequest<Bytes>, u64)>>,
-    /// Held while connecting, so one caller connects and the others wait for it.
-    connecting: tokio::sync::Mutex<u64>,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    settings: CallSettings,
+    connector: Arc<Connector>,
+    balancer: balancer::Handle,
     /// What the server advertised in `grpc-accept-encoding`.
     server_accepts: PeerAccepts,
 }
@@ -98,38 +101,46 @@ struct Inner {
 pub struct ChannelBuilder {
     target: String,
     authority: Option<String>,
-    config: Config,
+    resolver: Option<Arc<dyn Resolver>>,
+    max_receive_message_size: usize,
+    max_send_message_size: usize,
+    h2: h2::client::Builder,
+    tls: Option<ClientTls>,
+    keepalive: Option<Keepalive>,
+    permit_without_calls: bool,
+    tcp: TcpOptions,
+    settings: Settings,
 }
 
 impl ChannelBuilder {
     /// Limit on one received message, in bytes (default 4 MiB).
     pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_receive_message_size = bytes;
+        self.max_receive_message_size = bytes;
         self
     }
 
     /// Limit on one sent message, in bytes.
     pub fn max_send_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_send_message_size = bytes;
+        self.max_send_message_size = bytes;
         self
     }
 
     /// Flow-control window of each stream, in bytes.
     pub fn stream_window_size(mut self, bytes: u32) -> Self {
-        self.config.h2.initial_window_size(bytes);
+        self.h2.initial_window_size(bytes);
         self
     }
 
     /// Flow-control window of the connection, in bytes.
     pub fn connection_window_size(mut self, bytes: u32) -> Self {
-        self.config.h2.initial_connection_window_size(bytes);
+        self.h2.initial_connection_window_size(bytes);
         self
     }
 
     /// Bytes of small received DATA frames the connection may hold unread (h2's
     /// `data_frame_budget`; see [`DEFAULT_DATA_FRAME_BUDGET_BYTES`]).
     pub fn data_frame_budget(mut self, bytes: usize) -> Self {
-        self.config.h2.data_frame_budget(bytes);
+        self.h2.data_frame_budget(bytes);
         self
     }
 
@@ -140,10 +151,7 @@ impl ChannelBuilder {
     /// instead of hanging, and the next call reconnects. Off by default, as in grpc-go.
     /// Pings go whether or not calls are in flight.
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Self {
-        self.config.keepalive = Some(Keepalive::new(time, timeout));
-        if self.config.calls.is_none() {
-            self.config.calls = Some(Arc::default());
-        }
+        self.keepalive = Some(Keepalive::new(time, timeout));
         self
     }
 
@@ -151,26 +159,27 @@ impl ChannelBuilder {
     /// `permit_without_calls`; default `false`, as in grpc-go: an idle connection then
     /// stays quiet, and a server with strict enforcement is not bothered).
     pub fn keepalive_permit_without_calls(mut self, permit: bool) -> Self {
-        self.config.calls = (!permit).then(Arc::default);
+        self.permit_without_calls = permit;
         self
     }
 
     /// Turn on the kernel's TCP keepalive, first probe after `idle`.
     pub fn tcp_keepalive(mut self, idle: Duration) -> Self {
-        self.config.tcp.keepalive = Some(idle);
+        self.tcp.keepalive = Some(idle);
         self
     }
 
     /// `TCP_USER_TIMEOUT` (gRFC A18; Linux): the kernel drops the connection when sent
     /// data stays unacknowledged for `timeout`.
     pub fn tcp_user_timeout(mut self, timeout: Duration) -> Self {
-        self.config.tcp.user_timeout = Some(timeout);
+        self.tcp.user_timeout = Some(timeout);
         self
     }
 
-    /// Time one connection attempt may take.
+    /// Time one connection attempt may take at least (the backoff's
+    /// `min_connect_timeout`; an attempt also gets as long as its backoff wait).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
+        self.settings.backoff.min_connect_timeout = timeout;
         self
     }
 
@@ -178,7 +187,7 @@ impl ChannelBuilder {
     /// verified and sent as SNI is [`ClientTls::server_name`] if set, else the host of
     /// [`ChannelBuilder::authority`] if set, else the target's host.
     pub fn tls(mut self, tls: ClientTls) -> Self {
-        self.config.tls = Some(tls);
+        self.tls = Some(tls);
         self
     }
 
@@ -189,85 +198,142 @@ impl ChannelBuilder {
         self
     }
 
-    /// A channel that connects on its first call.
+    /// Spread calls by `policy` (default [`LoadBalancing::PickFirst`]).
+    pub fn load_balancing(mut self, policy: LoadBalancing) -> Self {
+        self.settings.policy = policy;
+        self
+    }
+
+    /// Take addresses from `resolver` instead of resolving the target; the target then
+    /// only names the `:authority` (and the TLS server name).
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Pacing of reconnection attempts (default: `connection-backoff.md`'s 1 s, ×1.6,
+    /// ±20%, 120 s cap, 20 s minimum connect timeout).
+    pub fn connect_backoff(mut self, backoff: ConnectBackoff) -> Self {
+        self.settings.backoff = backoff;
+        self
+    }
+
+    /// Least time between two re-resolutions of the target, which happen when a
+    /// connection is lost or fails (default [`DEFAULT_MIN_RESOLVE_INTERVAL`]).
+    pub fn min_resolve_interval(mut self, interval: Duration) -> Self {
+        self.settings.min_resolve_interval = interval;
+        self
+    }
+
+    /// Close the connections and go IDLE after `timeout` without calls (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]; `None`: never). The channel notices within twice the timeout.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.idle_timeout = timeout;
+        self
+    }
+
+    /// A channel that connects on its first call (or [`Channel::state`]`(true)`).
     pub fn lazy(self) -> Result<Channel, Error> {
-        let unix = UnixAddr::parse(&self.target);
-        let target: Authority = if unix.is_some() {
-            // What grpc-go sends for Unix targets.
-            Authority::from_static("localhost")
-        } else {
-            self.target
-                .parse()
-                .map_err(|e| Error::Address(format!("{}: {e}", self.target)))?
+        self.build(None)
+    }
+
+    fn build(self, seed: Option<connect::Connected>) -> Result<Channel, Error> {
+        let target = Target::parse(&self.target)?;
+        let source = match self.resolver {
+            Some(resolver) => Source::Custom(resolver),
+            None => target.source,
         };
-        if unix.is_none() && target.port_u16().is_none() {
-            return Err(Error::Address(format!(
-                "{}: a port is required",
-                self.target
-            )));
-        }
-        let authority: Authority = match &self.authority {
-            None => target,
+        let authority: http::uri::Authority = match &self.authority {
+            None => target.authority,
             Some(a) => a.parse().map_err(|e| Error::Address(format!("{a}: {e}")))?,
         };
-        let tls = match &self.config.tls {
+        let tls = match &self.tls {
             None => None,
             Some(tls) => Some(Tls {
                 connector: TlsConnector::from(tls.config()?),
                 name: tls.name_for(authority.host())?,
             }),
         };
+        let scheme = if tls.is_some() {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
+        let connector = Arc::new(Connector {
+            h2: self.h2,
+            tls,
+            tcp: self.tcp,
+            keepalive: self.keepalive,
+            keepalive_doublings: Arc::default(),
+            calls: Arc::new(Calls::default()),
+            permit_without_calls: self.permit_without_calls,
+        });
+        let balancer = balancer::Handle::new(source, self.settings, connector.clone(), seed);
         Ok(Channel {
             inner: Arc::new(Inner {
                 target: self.target,
-                scheme: if tls.is_some() {
-                    Scheme::HTTPS
-                } else {
-                    Scheme::HTTP
-                },
+                scheme,
                 authority,
-                tls,
-                unix,
-                config: self.config,
-                current: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(0),
+                settings: CallSettings {
+                    max_receive_message_size: self.max_receive_message_size,
+                    max_send_message_size: self.max_send_message_size,
+                },
+                connector,
+                balancer,
                 server_accepts: PeerAccepts::new(),
             }),
         })
     }
 
     /// A channel over an established byte stream (an in-memory duplex, a TLS stream).
-    /// Its calls use this one connection; once it is gone, the channel reconnects to
-    /// the target over TCP like any other.
+    /// Its calls use this one connection; once it is gone, the channel connects to the
+    /// target's addresses like any other.
     pub async fn connect_with<IO>(self, io: IO) -> Result<Channel, Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let channel = self.lazy()?;
-        let send = handshake(io, &channel.inner.config).await?;
-        *channel.inner.connecting.lock().await += 1;
-        *channel
-            .inner
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((send, 1));
-        Ok(channel)
+        // The handshake needs the connector the channel would build: build a throwaway
+        // one from the same settings.
+        let probe = Connector {
+            h2: self.h2.clone(),
+            tls: None,
+            tcp: self.tcp,
+            keepalive: self.keepalive,
+            keepalive_doublings: Arc::default(),
+            calls: Arc::new(Calls::default()),
+            permit_without_calls: self.permit_without_calls,
+        };
+        let connected = probe.handshake(io).await?;
+        self.build(Some(connected))
     }
 
-    /// A channel connected now. The error names the target, as a call's would.
+    /// A channel connected now: it waits until a connection is READY. The error names
+    /// the target, as a call's would.
     pub async fn connect(self) -> Result<Channel, Error> {
         let channel = self.lazy()?;
-        let generation = channel.current().map_or(0, |(_, g)| g);
-        channel
-            .reconnect(generation)
-            .await
-            .map_err(|e| Error::Connect(channel.inner.target.clone(), Box::new(e)))?;
-        Ok(channel)
+        let mut state = channel.state(true);
+        loop {
+            match state {
+                ConnectivityState::Ready => return Ok(channel),
+                ConnectivityState::TransientFailure | ConnectivityState::Shutdown => {
+                    let why = channel
+                        .inner
+                        .balancer
+                        .error()
+                        .map_or_else(|| "no address is reachable".to_string(), |e| e.to_string());
+                    return Err(Error::Connect(
+                        channel.inner.target.clone(),
+                        Box::new(Error::Io(std::io::Error::other(why))),
+                    ));
+                }
+                _ => state = channel.wait_for_state_change(state).await,
+            }
+        }
     }
 }
 
 impl Channel {
-    /// Start building a channel to `target` (`host:port`).
+    /// Start building a channel to `target` (see the [module docs](self) for the forms).
     pub fn builder(target: impl Into<String>) -> ChannelBuilder {
         let mut h2 = h2::client::Builder::new();
         h2.initial_window_size(DEFAULT_STREAM_WINDOW_BYTES)
@@ -278,21 +344,24 @@ impl Channel {
         ChannelBuilder {
             target: target.into(),
             authority: None,
-            config: Config {
-                max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
-                max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
-                h2,
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                tls: None,
-                keepalive: None,
-                keepalive_doublings: Arc::default(),
-                calls: None,
-                tcp: TcpOptions::default(),
+            resolver: None,
+            max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
+            max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
+            h2,
+            tls: None,
+            keepalive: None,
+            permit_without_calls: false,
+            tcp: TcpOptions::default(),
+            settings: Settings {
+                policy: LoadBalancing::PickFirst,
+                backoff: ConnectBackoff::default(),
+                min_resolve_interval: DEFAULT_MIN_RESOLVE_INTERVAL,
+                idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             },
         }
     }
 
-    /// Connect to `target` (`host:port`) with the default settings.
+    /// Connect to `target` with the default settings; waits until READY.
     pub async fn connect(target: impl Into<String>) -> Result<Channel, Error> {
         Channel::builder(target).connect().await
     }
@@ -302,70 +371,31 @@ impl Channel {
         Channel::builder(target).lazy()
     }
 
+    /// The channel's connectivity state now; with `connect`, an IDLE channel starts
+    /// connecting (gRPC's `GetState(try_to_connect)`).
+    pub fn state(&self, connect: bool) -> ConnectivityState {
+        self.inner.balancer.state(connect)
+    }
+
+    /// Wait until the state is no longer `from`, and return the new one.
+    pub async fn wait_for_state_change(&self, from: ConnectivityState) -> ConnectivityState {
+        self.inner.balancer.changed(from).await
+    }
+
     /// The keepalive the channel's next connection uses: the configured one, its time
     /// doubled each time a server closed a connection for pinging too often.
     pub fn keepalive(&self) -> Option<Keepalive> {
-        self.inner.config.keepalive()
+        self.inner.connector.keepalive()
     }
 
-    /// Count a call in flight, when keepalive must not ping without calls.
+    /// Count a call in flight (keepalive without calls, the idle timeout).
     pub(crate) fn call_started(&self) -> Option<InFlight> {
-        match (&self.inner.config.keepalive, &self.inner.config.calls) {
-            (Some(_), Some(calls)) => Some(calls.start()),
-            _ => None,
-        }
+        Some(self.inner.connector.calls.start())
     }
 
     /// The target this channel connects to.
     pub fn target(&self) -> &str {
         &self.inner.target
-    }
-
-    fn current(&self) -> Option<(SendRequest<Bytes>, u64)> {
-        self.inner
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// A handle on a live connection, ready for a new stream; reconnects when the
-    /// current connection is dead.
-    async fn ready(&self) -> Result<SendRequest<Bytes>, Status> {
-        let generation = match self.current() {
-            Some((send, generation)) => match send.ready().await {
-                Ok(send) => return Ok(send),
-                Err(e) => {
-                    tracing::debug!(error = %e, "connection is gone; reconnecting");
-                    generation
-                }
-            },
-            None => 0,
-        };
-        let send = self.reconnect(generation).await.map_err(|e| {
-            Status::unavailable(format!("failed to connect to {}: {e}", self.inner.target))
-        })?;
-        send.ready().await.map_err(|e| Status::from_h2(&e))
-    }
-
-    /// Replace the connection of generation `failed` with a new one (unless another
-    /// caller already did).
-    async fn reconnect(&self, failed: u64) -> Result<SendRequest<Bytes>, Error> {
-        let mut generation = self.inner.connecting.lock().await;
-        if let Some((send, g)) = self.current()
-            && g != failed
-        {
-            return Ok(send);
-        }
-        let inner = &self.inner;
-        let send = match &inner.unix {
-            Some(unix) => connect_unix(unix, &inner.target, &inner.config, &inner.tls).await?,
-            None => connect(&inner.target, &inner.config, &inner.tls).await?,
-        };
-        *generation += 1;
-        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((send.clone(), *generation));
-        Ok(send)
     }
 }
 
@@ -373,122 +403,7 @@ impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Channel")
             .field("target", &self.inner.target)
+            .field("state", &self.state(false))
             .finish()
     }
-}
-
-/// The HTTP/2 handshake over `io`; the connection is driven by a task of its own.
-async fn handshake<IO>(io: IO, config: &Config) -> Result<SendRequest<Bytes>, Error>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Some(keepalive) = config.keepalive() else {
-        let (send, connection) = config.h2.handshake::<_, Bytes>(io).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "client connection ended");
-            }
-        });
-        return Ok(send);
-    };
-    let activity = Activity::new();
-    let io = ActivityIo::client(io, activity.clone());
-    let (send, mut connection) = config.h2.handshake::<_, Bytes>(io).await?;
-    let pings = connection.ping_pong();
-    let doublings = config.keepalive_doublings.clone();
-    let calls = config.calls.clone();
-    tokio::spawn(async move {
-        let watch = async {
-            match pings {
-                Some(pings) => keepalive::watch(pings, activity, keepalive, calls).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            ended = connection => if let Err(e) = ended {
-                tracing::debug!(error = %e, "client connection ended");
-                if e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
-                    // The server finds our pings too frequent (A8): halve their rate.
-                    doublings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!("server sent GOAWAY ENHANCE_YOUR_CALM: doubling the keepalive time");
-                }
-            },
-            // Dropping the connection closes the socket: its calls end UNAVAILABLE.
-            () = watch => {}
-        }
-    });
-    Ok(send)
-}
-
-/// TLS (when the channel has it, ALPN `h2` required), then the HTTP/2 handshake.
-async fn secure_and_handshake<IO>(
-    io: IO,
-    peer: &str,
-    config: &Config,
-    tls: &Option<Tls>,
-) -> Result<SendRequest<Bytes>, Error>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Some(tls) = tls else {
-        return handshake(io, config).await;
-    };
-    let stream = tls
-        .connector
-        .connect(tls.name.clone(), io)
-        .await
-        .map_err(|e| Error::Tls(format!("handshake with {peer}: {e}")))?;
-    if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
-        return Err(Error::Tls(format!(
-            "{peer} did not negotiate ALPN h2 (gRPC needs it)"
-        )));
-    }
-    handshake(stream, config).await
-}
-
-/// Open one h2 connection over the Unix domain socket `unix`.
-async fn connect_unix(
-    unix: &UnixAddr,
-    target: &str,
-    config: &Config,
-    tls: &Option<Tls>,
-) -> Result<SendRequest<Bytes>, Error> {
-    let attempt = async {
-        let socket = unix.connect().await?;
-        secure_and_handshake(socket, target, config, tls).await
-    };
-    match tokio::time::timeout(config.connect_timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("connecting to {target} timed out"),
-        ))),
-    }
-}
-
-/// Open one h2 connection to the first address of `target` that answers.
-async fn connect(
-    target: &str,
-    config: &Config,
-    tls: &Option<Tls>,
-) -> Result<SendRequest<Bytes>, Error> {
-    let mut last_error = Error::Address(format!("{target} resolved to no address"));
-    for addr in resolve(target).await? {
-        let attempt = async {
-            let socket = TcpStream::connect(addr).await?;
-            config.tcp.apply(&socket)?;
-            secure_and_handshake(socket, &addr.to_string(), config, tls).await
-        };
-        match tokio::time::timeout(config.connect_timeout, attempt).await {
-            Ok(Ok(send)) => return Ok(send),
-            Ok(Err(e)) => last_error = e,
-            Err(_) => {
-                last_error = Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("connecting to {addr} timed out"),
-                ))
-            }
-        }
-    }
-    Err(last_error)
 }
