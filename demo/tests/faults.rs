@@ -46,7 +46,9 @@ fn client_to(addr: SocketAddr) -> GrpcDemoClient {
 
 /// A unary call that must succeed, answered by the server with id `server_id`.
 async fn assert_unary_ok(client: &GrpcDemoClient, server_id: i64, what: &str) {
-    let answer = tokio::time::timeout(PROMPT, client.simple_method(req(what)))
+    // Wait-for-ready: after a restart the channel reconnects once its backoff has passed.
+    let request = h2grpc::Request::new(req(what)).with_wait_for_ready();
+    let answer = tokio::time::timeout(PROMPT, client.simple_method(request))
         .await
         .unwrap_or_else(|_| panic!("{what}: unary call hung"))
         .unwrap_or_else(|e| panic!("{what}: unary call failed: {e:?}"));
@@ -83,7 +85,8 @@ async fn assert_ends_unavailable<T: std::fmt::Debug>(
 
 /// While the server is down a call fails at once (connection refused) with
 /// `UNAVAILABLE`; then the server comes back on the same port (id `new_id`) and the same
-/// client's next call succeeds.
+/// client's next call (wait-for-ready, as the channel reconnects after its backoff)
+/// succeeds.
 async fn assert_fails_while_down_then_recovers(
     client: &GrpcDemoClient,
     port: u16,
@@ -433,7 +436,8 @@ async fn calls_across_a_kill_and_a_restart_succeed_or_end_unavailable_and_none_h
     bounded(async {
         let port = free_port();
         let mut server = DemoServer::start(DEMO_SERVER, port, 1).await;
-        let client = client_to(server.addr());
+        let channel = Channel::lazy(server.addr().to_string()).unwrap();
+        let client = GrpcDemoClient::new(channel.clone());
         let phase = Arc::new(AtomicU8::new(BEFORE));
         let stop = Arc::new(AtomicBool::new(false));
         let tallies = Arc::new(Mutex::new(BTreeMap::<u8, Tally>::new()));
@@ -472,6 +476,16 @@ async fn calls_across_a_kill_and_a_restart_succeed_or_end_unavailable_and_none_h
         server.kill();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let _server = DemoServer::start(DEMO_SERVER, port, 2).await;
+        // Calls fail fast until the channel's backoff lets it reconnect; from READY on,
+        // every call must succeed.
+        let restarted = Instant::now();
+        let mut state = channel.state(true);
+        while state != h2grpc::client::ConnectivityState::Ready {
+            state = tokio::time::timeout(PROMPT, channel.wait_for_state_change(state))
+                .await
+                .expect("the channel did not reconnect to the restarted server");
+        }
+        eprintln!("READY again {:.1?} after the restart", restarted.elapsed());
         phase.store(AFTER, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(1)).await;
         stop.store(true, Ordering::SeqCst);
@@ -483,7 +497,7 @@ async fn calls_across_a_kill_and_a_restart_succeed_or_end_unavailable_and_none_h
         }
 
         let tallies = tallies.lock().await;
-        eprintln!("calls by the phase they started in (0 before the kill, 1 down, 2 after the restart): {tallies:#?}");
+        eprintln!("calls by the phase they started in (0 before the kill, 1 down or reconnecting, 2 once READY after the restart): {tallies:#?}");
         let total = |f: fn(&Tally) -> usize| tallies.values().map(f).sum::<usize>();
         assert_eq!(total(|t| t.hung), 0, "calls hung: {tallies:#?}");
         assert_eq!(

@@ -16,12 +16,12 @@ use super::backoff::{Backoff, ConnectBackoff};
 use super::connect::{Connected, Connector, Link};
 use super::resolver::Endpoint;
 
-/// What the channel asks of a subchannel. Counters, so no request is lost between two
-/// looks.
+/// What the channel asks of a subchannel: the latest wish (connected or idle) wins; the
+/// epoch counts wishes, so none is missed between two looks.
 #[derive(Debug, Clone, Copy, Default)]
 struct Orders {
-    connect: u64,
-    idle: u64,
+    want: bool,
+    epoch: u64,
     /// The generation of a connection a call found unusable (GOAWAY, closed).
     broken: u64,
     shutdown: bool,
@@ -105,12 +105,18 @@ impl Subchannel {
 
     /// Connect if not connected or connecting.
     pub(crate) fn connect(&self) {
-        self.shared.orders.send_modify(|o| o.connect += 1);
+        self.shared.orders.send_modify(|o| {
+            o.want = true;
+            o.epoch += 1;
+        });
     }
 
     /// Close the connection (or stop trying) and go IDLE.
     pub(crate) fn idle(&self) {
-        self.shared.orders.send_modify(|o| o.idle += 1);
+        self.shared.orders.send_modify(|o| {
+            o.want = false;
+            o.epoch += 1;
+        });
     }
 }
 
@@ -123,8 +129,7 @@ impl Drop for Subchannel {
 /// What the subchannel's task saw in its orders.
 #[derive(Default)]
 struct Seen {
-    connect: u64,
-    idle: u64,
+    epoch: u64,
     broken: u64,
 }
 
@@ -143,15 +148,13 @@ impl Seen {
             if orders.shutdown {
                 return Order::Shutdown;
             }
-            if orders.idle != self.idle {
-                // An idle order cancels the connect orders before it.
-                self.idle = orders.idle;
-                self.connect = orders.connect;
-                return Order::Idle;
-            }
-            if orders.connect != self.connect {
-                self.connect = orders.connect;
-                return Order::Connect;
+            if orders.epoch != self.epoch {
+                self.epoch = orders.epoch;
+                return if orders.want {
+                    Order::Connect
+                } else {
+                    Order::Idle
+                };
             }
             if orders.broken > self.broken {
                 self.broken = orders.broken;

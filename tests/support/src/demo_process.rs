@@ -11,20 +11,29 @@ use crate::ports::local;
 /// How long a freshly started server has to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A running `demo-server --quiet --addr 127.0.0.1:PORT --server-id ID`.
+/// A running `demo-server --quiet --addr ADDR --server-id ID`.
 pub struct DemoServer {
     child: Child,
     pub port: u16,
     pub server_id: i64,
+    address: SocketAddr,
     reaped: bool,
 }
 
 impl DemoServer {
-    /// Starts the server and waits (asynchronously) until it accepts connections.
+    /// Starts the server on 127.0.0.1:`port` and waits (asynchronously) until it accepts
+    /// connections.
     pub async fn start(binary: &str, port: u16, server_id: i64) -> DemoServer {
+        DemoServer::start_at(binary, local(port), server_id).await
+    }
+
+    /// Starts the server on `address` (say 127.0.0.2:PORT) and waits until it accepts
+    /// connections.
+    pub async fn start_at(binary: &str, address: SocketAddr, server_id: i64) -> DemoServer {
+        let port = address.port();
         let mut cmd = Command::new(binary);
         cmd.args(["--quiet", "--grace-secs", "1", "--addr"])
-            .arg(local(port).to_string())
+            .arg(address.to_string())
             .arg("--server-id")
             .arg(server_id.to_string())
             .stdin(Stdio::null())
@@ -36,6 +45,7 @@ impl DemoServer {
             child,
             port,
             server_id,
+            address,
             reaped: false,
         };
         server.wait_ready().await;
@@ -52,7 +62,7 @@ impl DemoServer {
                     self.server_id, self.port
                 );
             }
-            if tokio::net::TcpStream::connect(local(self.port))
+            if tokio::net::TcpStream::connect(self.address)
                 .await
                 .is_ok()
             {
@@ -69,7 +79,7 @@ impl DemoServer {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        local(self.port)
+        self.address
     }
 
     pub fn pid(&self) -> i32 {
