@@ -116,6 +116,7 @@ impl Handle {
             idle: true,
             resolved: false,
             resolving: None,
+            news: None,
             resolve_error: None,
             resolve_requested: false,
             last_resolve: None,
@@ -263,6 +264,8 @@ struct Control {
     idle: bool,
     resolved: bool,
     resolving: Option<Resolving>,
+    /// Completes when the resolver has news (asked for at each resolution).
+    news: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
     resolve_error: Option<Arc<str>>,
     resolve_requested: bool,
     last_resolve: Option<Instant>,
@@ -299,7 +302,10 @@ impl Control {
                     self.resolving = None;
                     self.resolved_with(result);
                 }
-                () = self.source.changed() => self.resolve_now(),
+                () = async { self.news.as_mut().unwrap().await }, if self.news.is_some() => {
+                    self.news = None;
+                    self.resolve_now();
+                }
                 () = sleep_until(next_resolve), if next_resolve.is_some() => {
                     self.resolve_retry_at = None;
                     self.resolve_now();
@@ -342,6 +348,8 @@ impl Control {
         }
         self.resolve_requested = false;
         self.last_resolve = Some(Instant::now());
+        // Before resolving, so an update made meanwhile shows as news.
+        self.news = Some(self.source.changed());
         let source = self.source.clone();
         self.resolving = Some(Box::pin(async move { source.resolve().await }));
     }

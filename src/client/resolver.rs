@@ -34,9 +34,11 @@ pub trait Resolver: Send + Sync + 'static {
     /// The addresses now, in order of preference.
     fn resolve(&self) -> ResolveFuture<'_, io::Result<Vec<SocketAddr>>>;
 
-    /// Completes when the resolver has a new list without being asked (push-based
-    /// discovery). The default never completes.
-    fn changed(&self) -> ResolveFuture<'_, ()> {
+    /// A future that completes once the resolver has a list newer than the one
+    /// [`Resolver::resolve`] gives now (push-based discovery). The channel asks for it
+    /// just before each resolution, so a change made while it resolves is not missed.
+    /// The default never completes.
+    fn changed(&self) -> ResolveFuture<'static, ()> {
         Box::pin(std::future::pending())
     }
 }
@@ -51,6 +53,8 @@ pub struct ManualResolver {
 #[derive(Default)]
 struct ManualInner {
     addresses: Mutex<Vec<SocketAddr>>,
+    /// Counts updates.
+    version: std::sync::atomic::AtomicU64,
     changed: Notify,
 }
 
@@ -69,6 +73,9 @@ impl ManualResolver {
             .addresses
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = addresses;
+        self.inner
+            .version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.changed.notify_waiters();
     }
 }
@@ -84,8 +91,21 @@ impl Resolver for ManualResolver {
         Box::pin(async move { Ok(addresses) })
     }
 
-    fn changed(&self) -> ResolveFuture<'_, ()> {
-        Box::pin(self.inner.changed.notified())
+    fn changed(&self) -> ResolveFuture<'static, ()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let inner = self.inner.clone();
+        let seen = inner.version.load(SeqCst);
+        Box::pin(async move {
+            loop {
+                let notified = inner.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if inner.version.load(SeqCst) != seen {
+                    return;
+                }
+                notified.await;
+            }
+        })
     }
 }
 
@@ -152,11 +172,11 @@ impl Source {
         Ok(endpoints)
     }
 
-    /// Completes when a push-based resolver has news.
-    pub(crate) async fn changed(&self) {
+    /// Completes when a push-based resolver has a list newer than its current one.
+    pub(crate) fn changed(&self) -> ResolveFuture<'static, ()> {
         match self {
-            Source::Custom(resolver) => resolver.changed().await,
-            _ => std::future::pending().await,
+            Source::Custom(resolver) => resolver.changed(),
+            _ => Box::pin(std::future::pending()),
         }
     }
 }

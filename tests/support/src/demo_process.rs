@@ -62,10 +62,7 @@ impl DemoServer {
                     self.server_id, self.port
                 );
             }
-            if tokio::net::TcpStream::connect(self.address)
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(self.address).await.is_ok() {
                 return;
             }
             if Instant::now() >= deadline {
