@@ -3,6 +3,10 @@
 //! that connection has died. Cheap to clone: clones share the connection.
 
 mod call;
+// Used by the call path once the channel rewrite wires retries in.
+#[allow(dead_code)]
+mod retry;
+mod service_config;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +30,10 @@ use tokio_rustls::TlsConnector;
 
 pub use crate::stream::{
     DEFAULT_CONNECTION_WINDOW_BYTES, DEFAULT_DATA_FRAME_BUDGET_BYTES, DEFAULT_STREAM_WINDOW_BYTES,
+};
+pub use service_config::{
+    CallPolicy, CodeSet, HedgingPolicy, LoadBalancing, MAX_ATTEMPTS_LIMIT, MAX_THROTTLING_TOKENS,
+    MethodConfig, RetryPolicy, RetryThrottling, ServiceConfig, ServiceConfigError,
 };
 /// Default limit on a response's header list (headers or trailers), in bytes.
 pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
