@@ -1534,6 +1534,26 @@ mod tests {
     }
 
     #[test]
+    fn truncated_or_deeply_nested_input_is_an_error_not_a_panic() {
+        let full = format!(
+            r#"{{"loadBalancingConfig": [{{"pick_first": {{"shuffleAddressList": true}}}}],
+            "methodConfig": [{{"name": [{{"service": "s", "method": "m"}}], "timeout": "1.5s",
+            "retryPolicy": {RETRY}}}], "retryThrottling": {{"maxTokens": 10, "tokenRatio": 0.1}}}}"#
+        );
+        parse(&full);
+        for end in (0..full.len()).filter(|i| full.is_char_boundary(*i)) {
+            assert!(
+                ServiceConfig::from_json(&full[..end]).is_err(),
+                "{}",
+                &full[..end]
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let json = format!(r#"{{"methodConfig": {deep}}}"#);
+        assert!(error(&json).starts_with("service config: invalid JSON"));
+    }
+
+    #[test]
     fn code_set_holds_each_code_once() {
         let set: CodeSet = [
             Code::Unavailable,
