@@ -17,6 +17,8 @@ pub enum Error {
     Connect(String, Box<Error>),
     /// A certificate, a key or a TLS handshake was refused.
     Tls(String),
+    /// A channel's service config did not parse or holds an invalid value.
+    ServiceConfig(crate::client::ServiceConfigError),
 }
 
 impl fmt::Display for Error {
@@ -27,6 +29,7 @@ impl fmt::Display for Error {
             Error::Address(a) => write!(f, "bad address: {a}"),
             Error::Connect(target, e) => write!(f, "failed to connect to {target}: {e}"),
             Error::Tls(e) => write!(f, "tls: {e}"),
+            Error::ServiceConfig(e) => write!(f, "service config: {e}"),
         }
     }
 }
@@ -38,6 +41,7 @@ impl std::error::Error for Error {
             Error::H2(e) => Some(e),
             Error::Address(_) | Error::Tls(_) => None,
             Error::Connect(_, e) => Some(e),
+            Error::ServiceConfig(e) => Some(e),
         }
     }
 }
@@ -51,5 +55,11 @@ impl From<io::Error> for Error {
 impl From<h2::Error> for Error {
     fn from(e: h2::Error) -> Error {
         Error::H2(e)
+    }
+}
+
+impl From<crate::client::ServiceConfigError> for Error {
+    fn from(e: crate::client::ServiceConfigError) -> Error {
+        Error::ServiceConfig(e)
     }
 }

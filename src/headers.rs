@@ -15,6 +15,13 @@ use crate::status::Status;
 
 /// `grpc-timeout`: the time the client gives the call (`doc/PROTOCOL-HTTP2.md`).
 pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+/// How many attempts of this call came before this one (gRFC A6), on retried and
+/// hedged attempts.
+pub const GRPC_PREVIOUS_RPC_ATTEMPTS: HeaderName =
+    HeaderName::from_static("grpc-previous-rpc-attempts");
+/// A server's wish about the client's next attempt: milliseconds to wait, or (negative,
+/// unparsable) no retry (gRFC A6).
+pub const GRPC_RETRY_PUSHBACK_MS: HeaderName = HeaderName::from_static("grpc-retry-pushback-ms");
 /// `grpc-encoding`: the compression of the messages that follow.
 pub const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 /// `grpc-accept-encoding`: the encodings the sender can read.
@@ -64,6 +71,8 @@ pub struct RequestHead {
     pub encoding: Option<Encoding>,
     /// `grpc-accept-encoding`: what the client can read.
     pub accept: AcceptEncodings,
+    /// `grpc-previous-rpc-attempts`: attempts of this call before this one (A6).
+    pub previous_attempts: u32,
 }
 
 impl RequestHead {
@@ -100,10 +109,15 @@ impl RequestHead {
                 "invalid base64 in binary metadata {name}"
             )));
         }
+        let previous_attempts = headers
+            .get(GRPC_PREVIOUS_RPC_ATTEMPTS)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
         Ok(RequestHead {
             timeout,
             encoding,
             accept,
+            previous_attempts,
         })
     }
 
@@ -121,6 +135,9 @@ impl RequestHead {
         }
         if let Some(timeout) = self.timeout {
             headers.insert(GRPC_TIMEOUT, metadata::format_timeout(timeout));
+        }
+        if self.previous_attempts > 0 {
+            headers.insert(GRPC_PREVIOUS_RPC_ATTEMPTS, self.previous_attempts.into());
         }
         metadata.copy_to(headers);
     }
@@ -226,6 +243,7 @@ mod tests {
             timeout: Some(Duration::from_millis(1500)),
             encoding: Some(Encoding::Gzip),
             accept: AcceptEncodings::ALL,
+            previous_attempts: 2,
         };
         let mut md = Metadata::new();
         md.insert("x-user", "me").unwrap();

@@ -52,8 +52,9 @@ pub struct Request<T> {
     pub(crate) compression: Compression,
     /// Server side: who sent it.
     pub(crate) peer: Option<Arc<Peer>>,
-    /// Client side: wait for a READY connection instead of failing fast.
-    pub(crate) wait_for_ready: bool,
+    /// Client side: wait for a READY connection instead of failing fast; `None`: as the
+    /// channel's service config says (fail-fast if it says nothing).
+    pub(crate) wait_for_ready: Option<bool>,
 }
 
 impl<T> Request<T> {
@@ -65,7 +66,7 @@ impl<T> Request<T> {
             timeout: None,
             compression: Compression::default(),
             peer: None,
-            wait_for_ready: false,
+            wait_for_ready: None,
         }
     }
 
@@ -77,7 +78,7 @@ impl<T> Request<T> {
             timeout,
             compression: Compression::default(),
             peer: None,
-            wait_for_ready: false,
+            wait_for_ready: None,
         }
     }
 
@@ -85,17 +86,18 @@ impl<T> Request<T> {
     /// channel cannot connect, the call waits for a READY connection until its deadline
     /// instead of failing `UNAVAILABLE` at once. Calls are fail-fast by default.
     pub fn set_wait_for_ready(&mut self, wait: bool) {
-        self.wait_for_ready = wait;
+        self.wait_for_ready = Some(wait);
     }
 
     /// [`Request::set_wait_for_ready`]`(true)`, by value.
     pub fn with_wait_for_ready(mut self) -> Request<T> {
-        self.wait_for_ready = true;
+        self.wait_for_ready = Some(true);
         self
     }
 
-    /// Whether the call is wait-for-ready.
-    pub fn wait_for_ready(&self) -> bool {
+    /// Whether the call was made wait-for-ready (`true`) or fail-fast (`false`) on
+    /// purpose; `None` leaves it to the channel's service config.
+    pub fn wait_for_ready(&self) -> Option<bool> {
         self.wait_for_ready
     }
 

@@ -207,7 +207,7 @@ async fn pick_first_stays_on_the_first_backend_and_moves_on_when_it_dies() {
     bounded(async {
         let port = free_port();
         let mut servers = three_servers(port).await;
-        let (channel, client) = channel(port, LoadBalancing::PickFirst).await;
+        let (channel, client) = channel(port, LoadBalancing::PICK_FIRST).await;
         let first = round(&client, ROUND).await;
         assert!(first.failures.is_empty(), "{first:?}");
         assert_eq!(first.by_server, BTreeMap::from([(1, ROUND)]), "{first:?}");

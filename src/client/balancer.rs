@@ -15,21 +15,10 @@ use super::ConnectivityState;
 use super::backoff::{Backoff, ConnectBackoff};
 use super::connect::{Connected, Connector};
 use super::resolver::{Endpoint, Source, interleave_families};
+use super::service_config::LoadBalancing;
 use super::subchannel::{Shared, Snapshot, Subchannel};
 use crate::keepalive::Calls;
 use crate::status::Status;
-
-/// How a channel spreads its calls over the addresses its target resolves to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LoadBalancing {
-    /// One connection, to the first address that answers, tried in order with the two
-    /// address families interleaved (gRFC A61). The default, as in every gRPC.
-    #[default]
-    PickFirst,
-    /// A connection to every address, each call on the next READY one in turn; a
-    /// failed address is skipped and rejoins when it reconnects.
-    RoundRobin,
-}
 
 /// Delay before pick_first also tries the next address while an attempt is still
 /// under way (A61's Happy Eyeballs: 250 ms).
@@ -393,7 +382,15 @@ impl Control {
     /// go on), add new ones, drop the others (their connections finish their calls).
     fn apply(&mut self, endpoints: Vec<Endpoint>) {
         let mut endpoints = match self.settings.policy {
-            LoadBalancing::PickFirst => interleave_families(endpoints),
+            LoadBalancing::PickFirst {
+                shuffle_address_list,
+            } => {
+                let mut endpoints = endpoints;
+                if shuffle_address_list {
+                    shuffle(&mut endpoints);
+                }
+                interleave_families(endpoints)
+            }
             LoadBalancing::RoundRobin => endpoints,
         };
         let mut seen = std::collections::HashSet::new();
@@ -500,7 +497,7 @@ impl Control {
             self.resolve_requested = true;
         }
         match self.settings.policy {
-            LoadBalancing::PickFirst => self.pick_first(&snaps),
+            LoadBalancing::PickFirst { .. } => self.pick_first(&snaps),
             LoadBalancing::RoundRobin => self.round_robin(&snaps),
         }
     }
@@ -632,5 +629,13 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Fisher-Yates, for pick_first's `shuffleAddressList` (A62).
+fn shuffle(endpoints: &mut [Endpoint]) {
+    for i in (1..endpoints.len()).rev() {
+        let j = (super::backoff::random_unit() * (i + 1) as f64) as usize;
+        endpoints.swap(i, j.min(i));
     }
 }

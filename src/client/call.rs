@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Channel;
+use super::retry::{self, Pushback, RetryThrottle};
+use super::service_config::{CallPolicy, HedgingPolicy, RetryPolicy};
 use crate::compression::{Compression, Encoding};
 use crate::deadline::Deadline;
 use crate::framing::Decoder;
@@ -26,6 +28,7 @@ use crate::metadata::Metadata;
 use crate::request::{Request, Response};
 use crate::status::Status;
 use crate::stream::{Encoder, Sender, Sent, Side, Streaming};
+use futures_util::stream::FuturesUnordered;
 
 /// Attempts of a call whose stream the server refused unprocessed.
 const MAX_TRANSPARENT_ATTEMPTS: u32 = 3;
@@ -41,10 +44,13 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let deadline = request.timeout.map(|t| Instant::now() + t);
+        let options = self.options(&path, request.timeout, request.wait_for_ready);
+        let deadline = options.deadline();
         let _in_flight = self.call_started();
         within(deadline, async {
-            let (headers, mut responses) = self.open_with_message::<_, Resp>(path, request).await?;
+            let (headers, mut responses) = self
+                .open_with_message::<_, Resp>(path, request, &options)
+                .await?;
             single_response(headers, &mut responses).await
         })
         .await
@@ -70,16 +76,18 @@ impl Channel {
             wait_for_ready,
             ..
         } = request;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let options = self.options(&path, timeout, wait_for_ready);
+        let deadline = options.deadline();
         let _in_flight = self.call_started();
         within(deadline, async {
             let (response, sender) = self
-                .start_streaming(path, &metadata, timeout, compression, wait_for_ready)
+                .start_streaming(path, &metadata, compression, &options)
                 .await?;
             let mut pump = pin!(pump(sender, requests));
             let mut pumping = true;
             let mut answer = pin!(async {
-                let (headers, mut responses) = self.response_head::<Resp>(response).await?;
+                let (headers, mut responses) =
+                    self.response_head::<Resp>(response, &options).await?;
                 single_response(headers, &mut responses).await
             });
             // Send and read together: the server may answer (say, with an error) before
@@ -105,10 +113,14 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let deadline = request.timeout.map(|t| Instant::now() + t);
+        let options = self.options(&path, request.timeout, request.wait_for_ready);
+        let deadline = options.deadline();
         let in_flight = self.call_started();
-        let (headers, responses) =
-            within(deadline, self.open_with_message::<_, Resp>(path, request)).await?;
+        let (headers, responses) = within(
+            deadline,
+            self.open_with_message::<_, Resp>(path, request, &options),
+        )
+        .await?;
         let responses = responses
             .with_deadline(Deadline::at(deadline))
             .with_in_flight(in_flight);
@@ -140,11 +152,12 @@ impl Channel {
             wait_for_ready,
             ..
         } = request;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let options = self.options(&path, timeout, wait_for_ready);
+        let deadline = options.deadline();
         let in_flight = self.call_started();
         let (headers, responses, guard) = within(deadline, async {
             let (response, sender) = self
-                .start_streaming(path, &metadata, timeout, compression, wait_for_ready)
+                .start_streaming(path, &metadata, compression, &options)
                 .await?;
             let (guard, stop) = oneshot::channel::<()>();
             tokio::spawn(async move {
@@ -153,7 +166,7 @@ impl Channel {
                     _ = stop => {}
                 }
             });
-            let (headers, responses) = self.response_head::<Resp>(response).await?;
+            let (headers, responses) = self.response_head::<Resp>(response, &options).await?;
             Ok((headers, responses, guard))
         })
         .await?;
@@ -208,12 +221,51 @@ impl Channel {
         }
     }
 
-    /// The head of a request: its timeout, and the encoding negotiated for it.
-    fn request_head(&self, timeout: Option<Duration>, wanted: Option<Encoding>) -> RequestHead {
+    /// The head of a request: the time left of its deadline, and the encoding
+    /// negotiated for it.
+    fn request_head(&self, options: &CallOptions<'_>, wanted: Option<Encoding>) -> RequestHead {
         RequestHead {
-            timeout,
+            timeout: options.time_left(),
             encoding: self.inner.server_accepts.request_encoding(wanted),
             accept: crate::compression::AcceptEncodings::ALL,
+            previous_attempts: 0,
+        }
+    }
+
+    /// What a call to `path` runs with: the request's timeout and wait-for-ready choice
+    /// met with the service config's for the method, the message limits, the policy.
+    fn options(
+        &self,
+        path: &PathAndQuery,
+        timeout: Option<Duration>,
+        wait_for_ready: Option<bool>,
+    ) -> CallOptions<'_> {
+        let settings = &self.inner.settings;
+        let method = self
+            .inner
+            .service_config
+            .as_ref()
+            .and_then(|c| c.method(path.path()));
+        let timeout = match (timeout, method.and_then(|m| m.timeout)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let limit =
+            |channel: usize, method: Option<usize>| method.map_or(channel, |m| m.min(channel));
+        CallOptions {
+            deadline: timeout.map(|t| Instant::now() + t),
+            wait_for_ready: wait_for_ready
+                .or(method.and_then(|m| m.wait_for_ready))
+                .unwrap_or(false),
+            max_send: limit(
+                settings.max_send_message_size,
+                method.and_then(|m| m.max_request_message_bytes),
+            ),
+            max_receive: limit(
+                settings.max_receive_message_size,
+                method.and_then(|m| m.max_response_message_bytes),
+            ),
+            policy: method.and_then(|m| m.policy.as_ref()),
         }
     }
 
@@ -223,13 +275,14 @@ impl Channel {
         &self,
         path: PathAndQuery,
         metadata: &Metadata,
-        timeout: Option<Duration>,
         compression: Compression,
-        wait_for_ready: bool,
+        options: &CallOptions<'_>,
     ) -> Result<(ResponseFuture, Sender), Status> {
-        let head = self.request_head(timeout, compression.encoding);
-        let (response, send) = self.start(path, metadata, head, wait_for_ready).await?;
-        let max = self.inner.settings.max_send_message_size;
+        let head = self.request_head(options, compression.encoding);
+        let (response, send) = self
+            .start(path, metadata, head, options.wait_for_ready)
+            .await?;
+        let max = options.max_send;
         Ok((
             response,
             Sender::new(send, Encoder::new(max, head.encoding, compression)),
@@ -241,64 +294,194 @@ impl Channel {
     async fn response_head<Resp: prost::Message + Default>(
         &self,
         response: ResponseFuture,
+        options: &CallOptions<'_>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let response = response.await.map_err(|e| Status::from_h2(&e))?;
-        self.read_head(response)
+        self.read_head(response, options.max_receive)
     }
 
-    /// Encode a call's one request message (compressed if negotiated) and send the call;
-    /// the response headers and stream.
+    /// Encode a call's one request message (compressed if negotiated) and send the call,
+    /// retried or hedged by the method's policy; the response headers and stream.
     async fn open_with_message<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         path: PathAndQuery,
         request: Request<Req>,
+        options: &CallOptions<'_>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let Request {
             metadata,
             message,
-            timeout,
             compression,
-            wait_for_ready,
             ..
         } = request;
-        let head = self.request_head(timeout, compression.encoding);
-        let max = self.inner.settings.max_send_message_size;
-        let encoder = Encoder::new(max, head.encoding, compression);
+        let head = self.request_head(options, compression.encoding);
+        let encoder = Encoder::new(options.max_send, head.encoding, compression);
         let body = encoder.encode(&message)?;
-        self.send_single(path, &metadata, head, encoder, body, wait_for_ready)
-            .await
+        let attempt = Attempt {
+            path,
+            metadata: &metadata,
+            head,
+            encoder,
+            body,
+            options,
+        };
+        let response = match options.policy {
+            Some(CallPolicy::Hedging(policy)) => self.hedged(&attempt, policy).await?,
+            Some(CallPolicy::Retry(policy)) => self.retried(&attempt, Some(policy)).await?,
+            None => self.retried(&attempt, None).await?,
+        };
+        self.read_head(response, options.max_receive)
     }
 
-    /// Send a call whose request is one message already encoded, and wait for its
+    /// One attempt of a call whose request is one message already encoded, up to its
     /// response headers. A stream the server refused before processing it (RST_STREAM
-    /// REFUSED_STREAM, or above the last stream id of a GOAWAY) is sent again on a
-    /// live connection, transparently, as the spec allows.
-    async fn send_single<Resp: prost::Message + Default>(
-        &self,
-        path: PathAndQuery,
-        metadata: &Metadata,
-        head: RequestHead,
-        encoder: Encoder,
-        body: Bytes,
-        wait_for_ready: bool,
-    ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let mut attempt = 1;
+    /// REFUSED_STREAM, or above the last stream id of a GOAWAY) is sent again on a live
+    /// connection, transparently, as the spec allows.
+    async fn attempt(&self, attempt: &Attempt<'_>, previous: u32) -> Outcome {
+        let mut transparent = 1;
         loop {
-            let (response, send) = self
-                .start(path.clone(), metadata, head, wait_for_ready)
-                .await?;
+            let mut head = attempt.head;
+            head.previous_attempts = previous;
+            head.timeout = attempt.options.time_left();
+            let (response, send) = match self
+                .start(
+                    attempt.path.clone(),
+                    attempt.metadata,
+                    head,
+                    attempt.options.wait_for_ready,
+                )
+                .await
+            {
+                Ok(started) => started,
+                Err(status) => return Outcome::Failed(status, Pushback::None),
+            };
             // One message the caller already holds: h2 may queue it whole. An error here
             // shows again, with its cause, on the response.
-            let mut sender = Sender::new(send, encoder.clone());
-            sender.push(body.clone());
+            let mut sender = Sender::new(send, attempt.encoder.clone());
+            sender.push(attempt.body.clone());
             let _ = sender.flush_whole(true);
             match response.await {
-                Ok(response) => return self.read_head(response),
-                Err(e) if attempt < MAX_TRANSPARENT_ATTEMPTS && never_processed(&e) => {
-                    tracing::debug!(error = %e, attempt, "stream refused before processing; sending again");
-                    attempt += 1;
+                Ok(response) => return Outcome::classify(response),
+                Err(e) if transparent < MAX_TRANSPARENT_ATTEMPTS && never_processed(&e) => {
+                    tracing::debug!(error = %e, transparent, "stream refused before processing; sending again");
+                    transparent += 1;
                 }
-                Err(e) => return Err(Status::from_h2(&e)),
+                Err(e) => return Outcome::Failed(Status::from_h2(&e), Pushback::None),
+            }
+        }
+    }
+
+    /// Attempts one after another (gRFC A6 retries): a failure with a retryable code
+    /// before the response headers is tried again after the backoff (or the server's
+    /// pushback), up to the policy's attempts, while the channel's throttle allows and
+    /// within the call's deadline (which the caller enforces over all attempts).
+    async fn retried(
+        &self,
+        attempt: &Attempt<'_>,
+        policy: Option<&RetryPolicy>,
+    ) -> Result<http::Response<h2::RecvStream>, Status> {
+        let throttle = self.inner.throttle.as_deref();
+        let mut previous = 0;
+        let mut retry = 1;
+        loop {
+            let (status, pushback) = match self.attempt(attempt, previous).await {
+                Outcome::Committed(response) => {
+                    if let Some(throttle) = throttle {
+                        throttle.on_success();
+                    }
+                    return Ok(response);
+                }
+                Outcome::Failed(status, pushback) => (status, pushback),
+            };
+            let Some(policy) = policy else {
+                return Err(status);
+            };
+            if !policy.retryable_status_codes.contains(status.code()) {
+                return Err(status);
+            }
+            let allowed = throttle.is_none_or(RetryThrottle::on_failure);
+            if previous + 1 >= policy.max_attempts || !allowed {
+                return Err(status);
+            }
+            let wait = match pushback {
+                Pushback::Stop => return Err(status),
+                Pushback::Delay(delay) => {
+                    retry = 1;
+                    delay
+                }
+                Pushback::None => {
+                    let wait = retry::backoff(policy, retry, retry::random_fraction());
+                    retry += 1;
+                    wait
+                }
+            };
+            tracing::debug!(%status, attempt = previous + 1, ?wait, "retrying");
+            tokio::time::sleep(wait).await;
+            previous += 1;
+        }
+    }
+
+    /// Attempts in parallel (gRFC A6 hedging): a new one every `hedgingDelay` (at once
+    /// after a non-fatal failure) up to the policy's attempts; the first to get response
+    /// headers wins and the others are cancelled; a fatal code ends the call at once.
+    async fn hedged(
+        &self,
+        attempt: &Attempt<'_>,
+        policy: &HedgingPolicy,
+    ) -> Result<http::Response<h2::RecvStream>, Status> {
+        let throttle = self.inner.throttle.as_deref();
+        let mut running = FuturesUnordered::new();
+        let mut started = 0u32;
+        let mut stopped = false;
+        let mut next_at = Instant::now();
+        let mut last = None;
+        loop {
+            let may_start = !stopped
+                && started < policy.max_attempts
+                && (started == 0 || throttle.is_none_or(RetryThrottle::allows_retry));
+            if may_start && Instant::now() >= next_at {
+                running.push(self.attempt(attempt, started));
+                started += 1;
+                next_at = Instant::now() + policy.hedging_delay;
+                continue;
+            }
+            if running.is_empty() && !may_start {
+                return Err(
+                    last.unwrap_or_else(|| Status::unavailable("no hedged attempt could start"))
+                );
+            }
+            let next_start = async {
+                if may_start {
+                    tokio::time::sleep_until(next_at).await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                Some(outcome) = running.next() => match outcome {
+                    Outcome::Committed(response) => {
+                        if let Some(throttle) = throttle {
+                            throttle.on_success();
+                        }
+                        // Dropping the others resets their streams (CANCEL).
+                        return Ok(response);
+                    }
+                    Outcome::Failed(status, pushback) => {
+                        if !policy.non_fatal_status_codes.contains(status.code()) {
+                            return Err(status);
+                        }
+                        if let Some(throttle) = throttle {
+                            throttle.on_failure();
+                        }
+                        match pushback {
+                            Pushback::Stop => stopped = true,
+                            Pushback::Delay(delay) => next_at = Instant::now() + delay,
+                            Pushback::None => next_at = Instant::now(),
+                        }
+                        last = Some(status);
+                    }
+                },
+                () = next_start => {}
             }
         }
     }
@@ -308,6 +491,7 @@ impl Channel {
     fn read_head<Resp: prost::Message + Default>(
         &self,
         response: http::Response<h2::RecvStream>,
+        max_receive: usize,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let (parts, body) = response.into_parts();
         if parts.status == http::StatusCode::OK && body.is_end_stream() {
@@ -325,9 +509,63 @@ impl Channel {
         if let Some(accept) = head.accept {
             self.inner.server_accepts.learn(accept);
         }
-        let decoder = Decoder::new(self.inner.settings.max_receive_message_size, head.encoding);
+        let decoder = Decoder::new(max_receive, head.encoding);
         let responses = Streaming::new(body, Side::Client, decoder);
         Ok((Metadata::from_headers(parts.headers), responses))
+    }
+}
+
+/// What a call runs with (see `Channel::options`).
+struct CallOptions<'a> {
+    deadline: Option<Instant>,
+    wait_for_ready: bool,
+    max_send: usize,
+    max_receive: usize,
+    policy: Option<&'a CallPolicy>,
+}
+
+impl CallOptions<'_> {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// What is left of the deadline now, for `grpc-timeout`.
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// A call whose request is one encoded message, ready to be attempted.
+struct Attempt<'a> {
+    path: PathAndQuery,
+    metadata: &'a Metadata,
+    head: RequestHead,
+    encoder: Encoder,
+    body: Bytes,
+    options: &'a CallOptions<'a>,
+}
+
+/// How one attempt went, up to the response headers.
+enum Outcome {
+    /// Response headers came (or a Trailers-Only OK): the call is committed to it.
+    Committed(http::Response<h2::RecvStream>),
+    /// It failed before any response: the status, and the server's pushback.
+    Failed(Status, Pushback),
+}
+
+impl Outcome {
+    fn classify(response: http::Response<h2::RecvStream>) -> Outcome {
+        let trailers_only =
+            response.status() == http::StatusCode::OK && response.body().is_end_stream();
+        if !trailers_only {
+            return Outcome::Committed(response);
+        }
+        match Status::from_headers(response.headers().clone()) {
+            Some(status) if status.is_ok() => Outcome::Committed(response),
+            Some(status) => Outcome::Failed(status, retry::pushback(response.headers())),
+            None => Outcome::Committed(response),
+        }
     }
 }
 

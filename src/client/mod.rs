@@ -14,6 +14,8 @@ mod balancer;
 mod call;
 mod connect;
 mod resolver;
+mod retry;
+mod service_config;
 mod subchannel;
 
 use std::sync::Arc;
@@ -33,11 +35,14 @@ use connect::{Connector, Tls};
 use resolver::{Source, Target};
 
 pub use backoff::ConnectBackoff;
-pub use balancer::LoadBalancing;
 pub use resolver::{DEFAULT_PORT, ManualResolver, ResolveFuture, Resolver};
 
 pub use crate::stream::{
     DEFAULT_CONNECTION_WINDOW_BYTES, DEFAULT_DATA_FRAME_BUDGET_BYTES, DEFAULT_STREAM_WINDOW_BYTES,
+};
+pub use service_config::{
+    CallPolicy, CodeSet, HedgingPolicy, LoadBalancing, MAX_ATTEMPTS_LIMIT, MAX_THROTTLING_TOKENS,
+    MethodConfig, RetryPolicy, RetryThrottling, ServiceConfig, ServiceConfigError,
 };
 /// Default limit on a response's header list (headers or trailers), in bytes.
 pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
@@ -95,6 +100,9 @@ struct Inner {
     balancer: balancer::Handle,
     /// What the server advertised in `grpc-accept-encoding`.
     server_accepts: PeerAccepts,
+    service_config: Option<ServiceConfig>,
+    /// Retry throttling (A6), when the service config asks for it.
+    throttle: Option<Arc<retry::RetryThrottle>>,
 }
 
 /// Builds a [`Channel`] with non-default settings.
@@ -110,6 +118,9 @@ pub struct ChannelBuilder {
     permit_without_calls: bool,
     tcp: TcpOptions,
     settings: Settings,
+    /// Whether [`ChannelBuilder::load_balancing`] chose the policy (over the service config's).
+    policy_chosen: bool,
+    service_config: Option<Result<ServiceConfig, ServiceConfigError>>,
 }
 
 impl ChannelBuilder {
@@ -198,9 +209,20 @@ impl ChannelBuilder {
         self
     }
 
-    /// Spread calls by `policy` (default [`LoadBalancing::PickFirst`]).
+    /// Spread calls by `policy` (default [`LoadBalancing::PICK_FIRST`]).
     pub fn load_balancing(mut self, policy: LoadBalancing) -> Self {
         self.settings.policy = policy;
+        self.policy_chosen = true;
+        self
+    }
+
+    /// The channel's service config (JSON, as gRPC's `service_config.md` defines it):
+    /// per-method `timeout`, `waitForReady`, `maxRequestMessageBytes`,
+    /// `maxResponseMessageBytes`, `retryPolicy` or `hedgingPolicy`; `retryThrottling`;
+    /// `loadBalancingConfig` (used unless [`ChannelBuilder::load_balancing`] was called).
+    /// Invalid JSON or values fail the build ([`Error::ServiceConfig`]).
+    pub fn service_config(mut self, json: &str) -> Self {
+        self.service_config = Some(ServiceConfig::from_json(json));
         self
     }
 
@@ -237,8 +259,20 @@ impl ChannelBuilder {
         self.build(None)
     }
 
-    fn build(self, seed: Option<connect::Connected>) -> Result<Channel, Error> {
+    fn build(mut self, seed: Option<connect::Connected>) -> Result<Channel, Error> {
         let target = Target::parse(&self.target)?;
+        let service_config = self.service_config.take().transpose()?;
+        if let Some(policy) = service_config
+            .as_ref()
+            .and_then(ServiceConfig::load_balancing)
+            && !self.policy_chosen
+        {
+            self.settings.policy = *policy;
+        }
+        let throttle = service_config
+            .as_ref()
+            .and_then(ServiceConfig::retry_throttling)
+            .map(|t| Arc::new(retry::RetryThrottle::new(t)));
         let source = match self.resolver {
             Some(resolver) => Source::Custom(resolver),
             None => target.source,
@@ -281,6 +315,8 @@ impl ChannelBuilder {
                 connector,
                 balancer,
                 server_accepts: PeerAccepts::new(),
+                service_config,
+                throttle,
             }),
         })
     }
@@ -353,11 +389,13 @@ impl Channel {
             permit_without_calls: false,
             tcp: TcpOptions::default(),
             settings: Settings {
-                policy: LoadBalancing::PickFirst,
+                policy: LoadBalancing::PICK_FIRST,
                 backoff: ConnectBackoff::default(),
                 min_resolve_interval: DEFAULT_MIN_RESOLVE_INTERVAL,
                 idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             },
+            policy_chosen: false,
+            service_config: None,
         }
     }
 
