@@ -234,3 +234,47 @@ async fn pick_first_stays_on_the_first_backend_and_moves_on_when_it_dies() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_client_spreads_repeated_calls_over_an_ipv4_target_with_round_robin() {
+    bounded(async {
+        let port = free_port();
+        let _servers = three_servers(port).await;
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo-client"))
+            .args([
+                "--addr",
+                &target(port),
+                "--lb",
+                "round_robin",
+                "--repeat",
+                "30",
+            ])
+            .args(["--interval-ms", "0"])
+            .output()
+            .await
+            .expect("run demo-client");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "demo-client failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let replies = stdout
+            .lines()
+            .filter(|l| l.starts_with("resp from server(") && l.contains("SimpleMethod"))
+            .count();
+        assert_eq!(replies, 30, "{stdout}");
+        let counts = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("calls per server: "))
+            .unwrap_or_else(|| panic!("no count line: {stdout}"));
+        // Every server answered; the first to be READY may take a few more.
+        for id in 1..=3 {
+            assert!(counts.contains(&format!("server({id}): ")), "{counts}");
+        }
+        record(&format!(
+            "demo-client --lb round_robin --repeat 30 over three servers: {counts}\n"
+        ));
+    })
+    .await
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::stream;
+use h2grpc::client::LoadBalancing;
 use h2grpc::{ClientTls, Status};
 use h2grpc_demo::pb::Request as DemoRequest;
 use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
@@ -14,9 +15,16 @@ use h2grpc_demo::pb::grpc_demo_client::GrpcDemoClient;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Server address (host:port).
+    /// Target: host:port, dns:[//]host[:port], ipv4:addr[:port],...,
+    /// ipv6:[addr]:port,..., unix:path or unix-abstract:name.
     #[arg(long, default_value = "localhost:23333")]
     addr: String,
+    /// How calls are spread over the addresses the target names.
+    #[arg(long, value_enum, default_value_t = Lb::PickFirst)]
+    lb: Lb,
+    /// Make the unary call this many times (printing each reply), then a count per server.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
     /// Client id put in every request.
     #[arg(long, default_value_t = 1)]
     client_id: i64,
@@ -45,6 +53,26 @@ struct Args {
     tls_key: Option<PathBuf>,
 }
 
+/// `--lb`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lb {
+    /// One connection, to the first address that answers.
+    #[value(name = "pick_first")]
+    PickFirst,
+    /// A connection to every address, calls in turn.
+    #[value(name = "round_robin")]
+    RoundRobin,
+}
+
+impl From<Lb> for LoadBalancing {
+    fn from(lb: Lb) -> LoadBalancing {
+        match lb {
+            Lb::PickFirst => LoadBalancing::PICK_FIRST,
+            Lb::RoundRobin => LoadBalancing::RoundRobin,
+        }
+    }
+}
+
 /// The channel's TLS from the flags, if any.
 fn tls(args: &Args) -> Result<Option<ClientTls>, h2grpc::Error> {
     let mut tls = match (&args.tls_ca, args.tls || args.tls_cert.is_some()) {
@@ -64,12 +92,13 @@ fn tls(args: &Args) -> Result<Option<ClientTls>, h2grpc::Error> {
 /// A channel to `addr`, connected: retried every 100 ms for up to `wait`.
 async fn connect(
     addr: &str,
+    lb: Lb,
     wait: Duration,
     tls: Option<ClientTls>,
 ) -> Result<h2grpc::Channel, Status> {
     let give_up = tokio::time::Instant::now() + wait;
     loop {
-        let mut builder = h2grpc::Channel::builder(addr);
+        let mut builder = h2grpc::Channel::builder(addr).load_balancing(lb.into());
         if let Some(tls) = &tls {
             builder = builder.tls(tls.clone());
         }
@@ -93,18 +122,29 @@ fn request(client_id: i64, text: String) -> DemoRequest {
 async fn run(args: &Args) -> Result<(), Status> {
     let wait = Duration::from_secs(args.wait_secs);
     let tls = tls(args).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let client = GrpcDemoClient::new(connect(&args.addr, wait, tls).await?);
+    let client = GrpcDemoClient::new(connect(&args.addr, args.lb, wait, tls).await?);
     let id = args.client_id;
 
     println!("--------------Call SimpleMethod Begin--------------");
-    let response = client
-        .simple_method(request(id, "called by Rust client".into()))
-        .await?
-        .into_message();
-    println!(
-        "resp from server({}), the message={}",
-        response.server_id, response.response_data
-    );
+    let mut per_server = std::collections::BTreeMap::<i64, u32>::new();
+    for _ in 0..args.repeat {
+        let response = client
+            .simple_method(request(id, "called by Rust client".into()))
+            .await?
+            .into_message();
+        println!(
+            "resp from server({}), the message={}",
+            response.server_id, response.response_data
+        );
+        *per_server.entry(response.server_id).or_default() += 1;
+    }
+    if args.repeat > 1 {
+        let counts: Vec<String> = per_server
+            .iter()
+            .map(|(server, n)| format!("server({server}): {n}"))
+            .collect();
+        println!("calls per server: {}", counts.join(", "));
+    }
     println!("--------------Call SimpleMethod Over---------------");
 
     println!("--------------Call ClientStreamingMethod Begin--------------");
