@@ -80,8 +80,13 @@ pub struct Streaming<T> {
     _pump_guard: Option<oneshot::Sender<()>>,
     /// Client side: the call counted as in flight (for keepalive) until this ends.
     _in_flight: Option<InFlight>,
+    /// Client side: told the call's status when the stream ends (interceptors).
+    on_end: Option<EndHook>,
     _message: PhantomData<fn() -> T>,
 }
+
+/// What a client stream calls with its final status and trailers.
+pub(crate) type EndHook = Box<dyn FnOnce(&Status, Option<&Metadata>) + Send>;
 
 impl<T> fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,6 +110,7 @@ impl<T: prost::Message + Default> Streaming<T> {
             deadline: Deadline::none(),
             _pump_guard: None,
             _in_flight: None,
+            on_end: None,
             _message: PhantomData,
         }
     }
@@ -137,6 +143,17 @@ impl<T: prost::Message + Default> Streaming<T> {
         self
     }
 
+    pub(crate) fn with_end_hook(mut self, hook: Option<EndHook>) -> Self {
+        self.on_end = hook;
+        self
+    }
+
+    fn ended_with(&mut self, status: &Status) {
+        if let Some(hook) = self.on_end.take() {
+            hook(status, self.trailers.as_ref());
+        }
+    }
+
     /// The next message; `Ok(None)` at the end of the stream.
     pub async fn message(&mut self) -> Result<Option<T>, Status> {
         poll_fn(|cx| self.poll_message(cx)).await
@@ -152,15 +169,23 @@ impl<T: prost::Message + Default> Streaming<T> {
         if !matches!(self.state, State::Done) && self.deadline.poll_expired(cx).is_ready() {
             self.state = State::Done;
             self._pump_guard = None;
-            return Poll::Ready(Err(Status::deadline_exceeded(
-                "deadline exceeded while reading responses",
-            )));
+            let status = Status::deadline_exceeded("deadline exceeded while reading responses");
+            self.ended_with(&status);
+            return Poll::Ready(Err(status));
         }
         let result = ready!(self.poll_inner(cx));
         match result {
             Err(status) => {
                 self.state = State::Done;
-                Poll::Ready(Err(self.deadline.explain(status)))
+                let status = self.deadline.explain(status);
+                self.ended_with(&status);
+                Poll::Ready(Err(status))
+            }
+            Ok(None) => {
+                if self.on_end.is_some() {
+                    self.ended_with(&Status::ok());
+                }
+                Poll::Ready(Ok(None))
             }
             ok => Poll::Ready(ok),
         }

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Channel;
+use super::interceptor::Outgoing;
 use super::retry::{self, Pushback, RetryThrottle};
 use super::service_config::{CallPolicy, HedgingPolicy, RetryPolicy};
 use crate::compression::{Compression, Encoding};
@@ -44,16 +45,22 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
+        let mut request = request;
+        self.intercept(&path, &mut request.metadata, &mut request.timeout)
+            .await?;
         let options = self.options(&path, request.timeout, request.wait_for_ready);
         let deadline = options.deadline();
         let _in_flight = self.call_started();
-        within(deadline, async {
+        let result = within(deadline, async {
             let (headers, mut responses) = self
-                .open_with_message::<_, Resp>(path, request, &options)
+                .open_with_message::<_, Resp>(path.clone(), request, &options)
                 .await?;
+            self.saw_headers(&path, &headers);
             single_response(headers, &mut responses).await
         })
-        .await
+        .await;
+        self.saw_end(&path, &result);
+        result
     }
 
     /// A client-streaming call: the messages of `request` (sent as the server's window
@@ -69,25 +76,27 @@ impl Channel {
         S: Stream<Item = Req> + Send + 'static,
     {
         let Request {
-            metadata,
+            mut metadata,
             message: requests,
-            timeout,
+            mut timeout,
             compression,
             wait_for_ready,
             ..
         } = request;
+        self.intercept(&path, &mut metadata, &mut timeout).await?;
         let options = self.options(&path, timeout, wait_for_ready);
         let deadline = options.deadline();
         let _in_flight = self.call_started();
-        within(deadline, async {
+        let result = within(deadline, async {
             let (response, sender) = self
-                .start_streaming(path, &metadata, compression, &options)
+                .start_streaming(path.clone(), &metadata, compression, &options)
                 .await?;
             let mut pump = pin!(pump(sender, requests));
             let mut pumping = true;
             let mut answer = pin!(async {
                 let (headers, mut responses) =
                     self.response_head::<Resp>(response, &options).await?;
+                self.saw_headers(&path, &headers);
                 single_response(headers, &mut responses).await
             });
             // Send and read together: the server may answer (say, with an error) before
@@ -100,7 +109,9 @@ impl Channel {
             })
             .await
         })
-        .await
+        .await;
+        self.saw_end(&path, &result);
+        result
     }
 
     /// A server-streaming call: one request, a stream of responses.
@@ -113,17 +124,22 @@ impl Channel {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
+        let mut request = request;
+        self.intercept(&path, &mut request.metadata, &mut request.timeout)
+            .await?;
         let options = self.options(&path, request.timeout, request.wait_for_ready);
         let deadline = options.deadline();
         let in_flight = self.call_started();
-        let (headers, responses) = within(
+        let opened = within(
             deadline,
-            self.open_with_message::<_, Resp>(path, request, &options),
+            self.open_with_message::<_, Resp>(path.clone(), request, &options),
         )
-        .await?;
+        .await;
+        let (headers, responses) = self.opened(&path, opened)?;
         let responses = responses
             .with_deadline(Deadline::at(deadline))
-            .with_in_flight(in_flight);
+            .with_in_flight(in_flight)
+            .with_end_hook(self.end_hook(&path));
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 
@@ -145,19 +161,20 @@ impl Channel {
         S: Stream<Item = Req> + Send + 'static,
     {
         let Request {
-            metadata,
+            mut metadata,
             message: requests,
-            timeout,
+            mut timeout,
             compression,
             wait_for_ready,
             ..
         } = request;
+        self.intercept(&path, &mut metadata, &mut timeout).await?;
         let options = self.options(&path, timeout, wait_for_ready);
         let deadline = options.deadline();
         let in_flight = self.call_started();
-        let (headers, responses, guard) = within(deadline, async {
+        let opened = within(deadline, async {
             let (response, sender) = self
-                .start_streaming(path, &metadata, compression, &options)
+                .start_streaming(path.clone(), &metadata, compression, &options)
                 .await?;
             let (guard, stop) = oneshot::channel::<()>();
             tokio::spawn(async move {
@@ -167,14 +184,93 @@ impl Channel {
                 }
             });
             let (headers, responses) = self.response_head::<Resp>(response, &options).await?;
-            Ok((headers, responses, guard))
+            Ok((headers, (responses, guard)))
         })
-        .await?;
+        .await;
+        let (headers, (responses, guard)) = self.opened(&path, opened)?;
         let responses = responses
             .with_deadline(Deadline::at(deadline))
             .with_pump_guard(Some(guard))
-            .with_in_flight(in_flight);
+            .with_in_flight(in_flight)
+            .with_end_hook(self.end_hook(&path));
         Ok(Response::from_parts(headers, responses, Metadata::new()))
+    }
+
+    /// Run the interceptors' `before`, in order.
+    async fn intercept(
+        &self,
+        path: &PathAndQuery,
+        metadata: &mut Metadata,
+        timeout: &mut Option<Duration>,
+    ) -> Result<(), Status> {
+        if self.inner.interceptors.is_empty() {
+            return Ok(());
+        }
+        let mut call = Outgoing {
+            path: path.path(),
+            metadata,
+            timeout,
+        };
+        for interceptor in self.inner.interceptors.iter() {
+            if let Err(status) = interceptor.before(&mut call).await {
+                self.saw_end::<()>(path, &Err(status.clone()));
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+
+    fn saw_headers(&self, path: &PathAndQuery, headers: &Metadata) {
+        for interceptor in self.inner.interceptors.iter() {
+            interceptor.headers(path.path(), headers);
+        }
+    }
+
+    /// Tell the interceptors how a call with one response ended.
+    fn saw_end<T>(&self, path: &PathAndQuery, result: &Result<Response<T>, Status>) {
+        if self.inner.interceptors.is_empty() {
+            return;
+        }
+        let ok = Status::ok();
+        let (status, trailers) = match result {
+            Ok(response) => (&ok, Some(response.trailers())),
+            Err(status) => (status, None),
+        };
+        for interceptor in self.inner.interceptors.iter() {
+            interceptor.end(path.path(), status, trailers);
+        }
+    }
+
+    /// A streaming response's head: headers to the interceptors, or the failure.
+    fn opened<T>(
+        &self,
+        path: &PathAndQuery,
+        opened: Result<(Metadata, T), Status>,
+    ) -> Result<(Metadata, T), Status> {
+        match opened {
+            Ok((headers, rest)) => {
+                self.saw_headers(path, &headers);
+                Ok((headers, rest))
+            }
+            Err(status) => {
+                self.saw_end::<()>(path, &Err(status.clone()));
+                Err(status)
+            }
+        }
+    }
+
+    /// The interceptors' `end`, for when a response stream ends.
+    fn end_hook(&self, path: &PathAndQuery) -> Option<crate::stream::EndHook> {
+        if self.inner.interceptors.is_empty() {
+            return None;
+        }
+        let interceptors = self.inner.interceptors.clone();
+        let path = path.path().to_string();
+        Some(Box::new(move |status, trailers| {
+            for interceptor in interceptors.iter() {
+                interceptor.end(&path, status, trailers);
+            }
+        }))
     }
 
     /// Open the stream: pick a READY connection and send the request headers. A

@@ -13,6 +13,7 @@ mod backoff;
 mod balancer;
 mod call;
 mod connect;
+mod interceptor;
 mod resolver;
 mod retry;
 mod service_config;
@@ -35,6 +36,7 @@ use connect::{Connector, Tls};
 use resolver::{Source, Target};
 
 pub use backoff::ConnectBackoff;
+pub use interceptor::{InterceptFuture, Interceptor, Outgoing, interceptor_fn};
 pub use resolver::{DEFAULT_PORT, ManualResolver, ResolveFuture, Resolver};
 
 pub use crate::stream::{
@@ -103,6 +105,8 @@ struct Inner {
     service_config: Option<ServiceConfig>,
     /// Retry throttling (A6), when the service config asks for it.
     throttle: Option<Arc<retry::RetryThrottle>>,
+    /// Run around every call, in order.
+    interceptors: Arc<[Arc<dyn Interceptor>]>,
 }
 
 /// Builds a [`Channel`] with non-default settings.
@@ -121,6 +125,7 @@ pub struct ChannelBuilder {
     /// Whether [`ChannelBuilder::load_balancing`] chose the policy (over the service config's).
     policy_chosen: bool,
     service_config: Option<Result<ServiceConfig, ServiceConfigError>>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 impl ChannelBuilder {
@@ -213,6 +218,13 @@ impl ChannelBuilder {
     pub fn load_balancing(mut self, policy: LoadBalancing) -> Self {
         self.settings.policy = policy;
         self.policy_chosen = true;
+        self
+    }
+
+    /// Run `interceptor` around every call, after the ones added before it (see
+    /// [`Interceptor`]).
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
         self
     }
 
@@ -317,6 +329,7 @@ impl ChannelBuilder {
                 server_accepts: PeerAccepts::new(),
                 service_config,
                 throttle,
+                interceptors: self.interceptors.into(),
             }),
         })
     }
@@ -396,6 +409,7 @@ impl Channel {
             },
             policy_chosen: false,
             service_config: None,
+            interceptors: Vec::new(),
         }
     }
 
