@@ -31,7 +31,9 @@
 //! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router, and the
 //!   call (a request side and a response side, and the `Responder` that alone writes a
 //!   response: headers lazily, then trailers or a Trailers-Only answer).
-//! - [`client`]: [`Channel`] (connect, reconnect) and the four call kinds.
+//! - [`client`]: [`Channel`]: targets and resolvers, a subchannel per address with
+//!   connectivity states and backoff, `pick_first` / `round_robin`, the service config, retries
+//!   and hedging (A6), interceptors, and the four call kinds.
 //! - [`tls`]: [`ServerTls`], [`ClientTls`] (rustls with `ring`, ALPN `h2`) and [`Peer`].
 //! - [`keepalive`]: PINGs after idle time, on both sides; a connection whose peer stops
 //!   answering is closed.
