@@ -90,7 +90,7 @@ impl Connector {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Some(tls) = &self.tls else {
-            return self.handshake(io).await;
+            return self.handshake(io, true).await;
         };
         let stream = tls
             .connector
@@ -102,13 +102,14 @@ impl Connector {
                 "{endpoint} did not negotiate ALPN h2 (gRPC needs it)"
             )));
         }
-        self.handshake(stream).await
+        self.handshake(stream, true).await
     }
 
     /// The HTTP/2 handshake over `io`; the connection is driven by a task of its own,
     /// which ends when the connection does, when keepalive finds the peer silent, or
-    /// when the [`Link`] closes it.
-    pub(crate) async fn handshake<IO>(&self, io: IO) -> Result<Connected, Error>
+    /// when the [`Link`] closes it. With `probe`, it returns only once the server has
+    /// answered a PING (a connection handed over by the user is taken as it is).
+    pub(crate) async fn handshake<IO>(&self, io: IO, probe: bool) -> Result<Connected, Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -122,11 +123,11 @@ impl Connector {
         };
         let link = Link { close, ended };
         let send = match self.keepalive() {
-            None => self.drive(io, None, closing, done).await?,
+            None => self.drive(io, None, probe, closing, done).await?,
             Some(keepalive) => {
                 let activity = Activity::new();
                 let io = ActivityIo::client(io, activity.clone());
-                self.drive(io, Some((keepalive, activity)), closing, done)
+                self.drive(io, Some((keepalive, activity)), probe, closing, done)
                     .await?
             }
         };
@@ -139,6 +140,7 @@ impl Connector {
         &self,
         io: IO,
         keepalive: Option<(Keepalive, Arc<Activity>)>,
+        probe: bool,
         closing: impl std::future::Future<Output = ()> + Send + 'static,
         done: oneshot::Sender<()>,
     ) -> Result<SendRequest<Bytes>, Error>
@@ -158,7 +160,7 @@ impl Connector {
                 };
                 // READY only once the server speaks HTTP/2: its SETTINGS come before
                 // its answer to this PING (grpc-go waits for the SETTINGS too).
-                if let Err(e) = pings.ping(h2::Ping::opaque()).await {
+                if probe && let Err(e) = pings.ping(h2::Ping::opaque()).await {
                     let _ = answered.send(Err(e));
                     return std::future::pending().await;
                 }

@@ -352,7 +352,7 @@ impl ChannelBuilder {
             calls: Arc::new(Calls::default()),
             permit_without_calls: self.permit_without_calls,
         };
-        let connected = probe.handshake(io).await?;
+        let connected = probe.handshake(io, false).await?;
         self.build(Some(connected))
     }
 
