@@ -191,17 +191,23 @@ async fn a_retryable_failure_is_retried_with_the_attempt_count_until_it_succeeds
     .await
 }
 
+/// A server answering every attempt with `reply`, called once under `config`: the
+/// call's code and how many attempts the server saw.
+async fn always(reply: Reply, config: &str) -> (Code, usize) {
+    let server = Scripted::start(move |_| (Duration::ZERO, reply.clone())).await;
+    let err = server
+        .channel(config)
+        .simple_method(req("x"))
+        .await
+        .unwrap_err();
+    (err.code(), server.seen().len())
+}
+
 #[tokio::test]
 async fn a_code_not_listed_as_retryable_is_not_retried() {
     bounded(async {
-        let server = Scripted::start(|_| (Duration::ZERO, Reply::Fail(Code::Internal, None))).await;
-        let err = server
-            .channel(RETRY_UNAVAILABLE)
-            .simple_method(req("x"))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::Internal);
-        assert_eq!(server.seen().len(), 1);
+        let (code, attempts) = always(Reply::Fail(Code::Internal, None), RETRY_UNAVAILABLE).await;
+        assert_eq!((code, attempts), (Code::Internal, 1));
     })
     .await
 }
@@ -209,15 +215,9 @@ async fn a_code_not_listed_as_retryable_is_not_retried() {
 #[tokio::test]
 async fn retries_stop_at_max_attempts() {
     bounded(async {
-        let server =
-            Scripted::start(|_| (Duration::ZERO, Reply::Fail(Code::Unavailable, None))).await;
-        let err = server
-            .channel(RETRY_UNAVAILABLE)
-            .simple_method(req("x"))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::Unavailable);
-        assert_eq!(server.seen().len(), 4);
+        let (code, attempts) =
+            always(Reply::Fail(Code::Unavailable, None), RETRY_UNAVAILABLE).await;
+        assert_eq!((code, attempts), (Code::Unavailable, 4));
     })
     .await
 }
@@ -225,15 +225,13 @@ async fn retries_stop_at_max_attempts() {
 #[tokio::test]
 async fn a_call_commits_when_response_headers_arrive_and_is_not_retried_after() {
     bounded(async {
-        let server =
-            Scripted::start(|_| (Duration::ZERO, Reply::HeadersThenFail(Code::Unavailable))).await;
-        let err = server
-            .channel(RETRY_UNAVAILABLE)
-            .simple_method(req("x"))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::Unavailable);
-        assert_eq!(server.seen().len(), 1, "retried after response headers");
+        let (code, attempts) =
+            always(Reply::HeadersThenFail(Code::Unavailable), RETRY_UNAVAILABLE).await;
+        assert_eq!(
+            (code, attempts),
+            (Code::Unavailable, 1),
+            "retried after response headers"
+        );
     })
     .await
 }
