@@ -26,6 +26,9 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
+/// The descriptor types [`Builder::register_file_descriptor_set`] takes.
+pub use prost_types;
+
 use prost::Message;
 use prost_types::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
