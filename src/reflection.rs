@@ -83,6 +83,8 @@ impl std::error::Error for DescriptorError {
 pub struct Builder {
     encoded: Vec<Vec<u8>>,
     decoded: Vec<FileDescriptorSet>,
+    /// When set, the services `list_services` names (with reflection's own two).
+    listed: Option<BTreeSet<String>>,
 }
 
 impl Builder {
@@ -97,6 +99,18 @@ impl Builder {
     /// Serve the files of a decoded descriptor set.
     pub fn register_file_descriptor_set(mut self, set: FileDescriptorSet) -> Builder {
         self.decoded.push(set);
+        self
+    }
+
+    /// List `service` (fully qualified) in `list_services` answers. Once this is called,
+    /// only the services so named are listed, with reflection's own two: for a server
+    /// that serves some services of a package, not all (grpc-go lists the services
+    /// registered on the server). Without it, every service of every registered file is
+    /// listed. Descriptors are served whatever is listed.
+    pub fn with_service_name(mut self, service: impl Into<String>) -> Builder {
+        self.listed
+            .get_or_insert_with(BTreeSet::new)
+            .insert(service.into());
         self
     }
 
@@ -117,6 +131,11 @@ impl Builder {
         }
         for set in &self.decoded {
             index.add_set(set);
+        }
+        if let Some(mut listed) = self.listed {
+            listed.insert(v1::server_reflection_server::SERVICE_NAME.to_owned());
+            listed.insert(v1alpha::server_reflection_server::SERVICE_NAME.to_owned());
+            index.services = listed;
         }
         Ok(Reflection {
             index: Arc::new(index),
@@ -228,7 +247,7 @@ struct Index {
     extensions: HashMap<(String, i32), String>,
     /// Extended type -> its extensions' field numbers.
     extension_numbers: HashMap<String, Vec<i32>>,
-    /// Every service, fully qualified.
+    /// The services listed, fully qualified.
     services: BTreeSet<String>,
 }
 
@@ -324,8 +343,8 @@ impl Index {
         self.add_symbol(qualify(scope, extension.name()), file);
         let extended = extension.extendee().trim_start_matches('.').to_owned();
         let key = (extended.clone(), extension.number());
-        if !self.extensions.contains_key(&key) {
-            self.extensions.insert(key, file.to_owned());
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.extensions.entry(key) {
+            entry.insert(file.to_owned());
             self.extension_numbers
                 .entry(extended)
                 .or_default()
@@ -616,6 +635,30 @@ mod tests {
         let empty = v1::ServerReflectionRequest::default();
         let status = index.respond(empty, &mut sent).unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
+    }
+
+    #[test]
+    fn named_services_restrict_the_list_to_them_and_reflection() {
+        let reflection = ReflectionService::builder()
+            .register_encoded_file_descriptor_set(crate::health::FILE_DESCRIPTOR_SET)
+            .with_service_name("some.Other")
+            .build()
+            .unwrap();
+        assert_eq!(
+            reflection.services(),
+            [
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+                "some.Other",
+            ]
+        );
+        // Descriptors are still served.
+        assert!(
+            reflection
+                .index
+                .symbols
+                .contains_key("grpc.health.v1.Health")
+        );
     }
 
     #[test]
