@@ -25,6 +25,9 @@ enum Reply {
     Fail(Code, Option<&'static str>),
     /// Response headers, then a failure in the trailers.
     HeadersThenFail(Code),
+    /// A Trailers-Only failure with a zero pushback as soon as the request headers
+    /// come, before reading any message.
+    FailAtOnce(Code),
     /// One response per request message echoing its data, then OK.
     Echo,
     /// One response joining every request's data with `,`, then OK.
@@ -105,6 +108,19 @@ async fn serve(
     log: Arc<Mutex<Vec<Seen>>>,
     n: usize,
 ) {
+    let (delay, reply) = script(n);
+    if let Reply::FailAtOnce(code) = reply {
+        let code = (code as i32).to_string();
+        let response = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/grpc")
+            .header("grpc-status", code)
+            .header("grpc-retry-pushback-ms", "0")
+            .body(())
+            .unwrap();
+        let _ = respond.send_response(response, true);
+        return;
+    }
     let mut body = request.into_body();
     let mut data = BytesMut::new();
     let mut ended = true;
@@ -130,7 +146,6 @@ async fn serve(
         log.lock().unwrap()[n].cancelled = true;
         return;
     }
-    let (delay, reply) = script(n);
     // Wait out the delay unless the client cancels first.
     let reset =
         tokio::time::timeout(delay, std::future::poll_fn(|cx| respond.poll_reset(cx))).await;
@@ -168,6 +183,7 @@ async fn serve(
             }
             return;
         }
+        Reply::FailAtOnce(_) => unreachable!("answered before reading"),
         Reply::Echo => messages,
         Reply::Joined => vec![messages.join(",")],
     };
@@ -540,6 +556,29 @@ async fn hedging_past_the_buffer_limit_keeps_one_attempt_and_cancels_the_others(
         assert_eq!(whole.len(), 1, "{seen:?}");
         assert_eq!(whole[0].messages.len(), 4);
         assert!(seen.iter().any(|s| s.cancelled), "{seen:?}");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_retry_right_after_a_failure_mid_stream_still_gets_every_message() {
+    bounded(async {
+        // The first attempts fail while the caller's next message is still to come (the
+        // writer pulling it is being stopped as the retry starts, with no backoff).
+        let server = Scripted::start(|n| match n {
+            0 | 1 => (Duration::ZERO, Reply::FailAtOnce(Code::Unavailable)),
+            _ => (Duration::ZERO, Reply::Joined),
+        })
+        .await;
+        let answer = server
+            .client(RETRY)
+            .client_streaming_method(paced(&["a", "b", "c"], Duration::from_millis(100)))
+            .await
+            .unwrap();
+        assert_eq!(answer.message().response_data, "a,b,c");
+        let seen = server.seen();
+        assert_eq!(previous(&seen), [None, Some("1".into()), Some("2".into())]);
+        assert_eq!(seen[2].messages, texts(&["a", "b", "c"]));
     })
     .await
 }

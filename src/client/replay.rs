@@ -15,7 +15,7 @@ use std::future::poll_fn;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Poll, ready};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -298,30 +298,25 @@ async fn write(replay: Arc<Replay>, id: usize, mut sender: Sender) {
                 return;
             }
             Take::Empty => {
-                let woke = match replay.source.try_lock() {
-                    Ok(mut source) => {
-                        poll_fn(|cx| {
-                            if sender.poll_reset(cx).is_ready() {
-                                return Poll::Ready(Woke::Reset);
-                            }
-                            if changed.as_mut().poll(cx).is_ready() {
-                                return Poll::Ready(Woke::Changed);
-                            }
-                            poll_source(source.as_mut(), cx).map(Woke::Pulled)
-                        })
-                        .await
+                // Become the writer that pulls the next message (waiting, if another
+                // one is pulling, for either its message or the lock), while watching
+                // for this stream's reset and for the call committing elsewhere.
+                let mut lock = pin!(replay.source.lock());
+                let mut source = None;
+                let woke = poll_fn(|cx| {
+                    if sender.poll_reset(cx).is_ready() {
+                        return Poll::Ready(Woke::Reset);
                     }
-                    // Another writer is pulling: wait for what it gets.
-                    Err(_) => {
-                        poll_fn(|cx| {
-                            if sender.poll_reset(cx).is_ready() {
-                                return Poll::Ready(Woke::Reset);
-                            }
-                            changed.as_mut().poll(cx).map(|()| Woke::Changed)
-                        })
-                        .await
+                    if changed.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Woke::Changed);
                     }
-                };
+                    let source = match &mut source {
+                        Some(source) => source,
+                        None => source.insert(ready!(lock.as_mut().poll(cx))),
+                    };
+                    poll_source(source.as_mut(), cx).map(Woke::Pulled)
+                })
+                .await;
                 match woke {
                     Woke::Pulled(next) => replay.hold(id, next),
                     Woke::Changed => {}
