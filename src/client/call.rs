@@ -559,7 +559,13 @@ impl Channel {
                 Ok(response) => {
                     let outcome = Outcome::classify(response);
                     if let Outcome::Committed(_) = outcome {
-                        call.replay.commit(&writer);
+                        if !call.replay.commit(&writer) {
+                            // Headers of an attempt the call no longer sends on.
+                            return Outcome::Failed(
+                                Status::cancelled("the call committed to another attempt"),
+                                Pushback::None,
+                            );
+                        }
                         let mut winner = call.winner.lock().unwrap_or_else(|e| e.into_inner());
                         winner.get_or_insert(writer);
                     }

@@ -154,14 +154,20 @@ impl Replay {
     }
 
     /// Commit the call to `writer`'s attempt (its response headers came): free what it
-    /// has sent and stop the others.
-    pub(crate) fn commit(&self, writer: &Writer) {
+    /// has sent and stop the others. False when the call is committed to another
+    /// attempt already (whose messages outgrew the buffer): this one's writer stopped.
+    pub(crate) fn commit(&self, writer: &Writer) -> bool {
         let mut state = self.state();
-        if state.committed.is_none() {
-            self.commit_locked(&mut state, writer.id);
-        }
+        let committed = match state.committed {
+            None => {
+                self.commit_locked(&mut state, writer.id);
+                true
+            }
+            Some((id, _)) => id == writer.id,
+        };
         drop(state);
         self.changed.notify_waiters();
+        committed
     }
 
     fn commit_locked(&self, state: &mut State, id: usize) {
