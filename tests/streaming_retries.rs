@@ -582,3 +582,138 @@ async fn a_retry_right_after_a_failure_mid_stream_still_gets_every_message() {
     })
     .await
 }
+
+/// A grpcio server whose client-streaming and bidi methods read every request, print
+/// what the attempt carried, fail the first two attempts of each method `UNAVAILABLE`
+/// and answer the third (joined, or echoed one by one). Messages are handled as raw
+/// bytes: the `request_data` (field 2) of a `demo.Request`, and a `demo.Response` with
+/// only `response_data` (field 2) set.
+const GRPCIO_FLAKY_SERVER: &str = r#"
+import time, grpc
+from concurrent import futures
+
+def varint(message, i):
+    value, shift = 0, 0
+    while True:
+        b = message[i]; i += 1
+        value |= (b & 0x7F) << shift; shift += 7
+        if b < 0x80:
+            return value, i
+
+def text(message):
+    i = 0
+    while i < len(message):
+        key, i = varint(message, i)
+        if key & 7 == 0:
+            _, i = varint(message, i)
+            continue
+        assert key & 7 == 2, message
+        length, i = varint(message, i)
+        if key >> 3 == 2:
+            return message[i:i + length].decode()
+        i += length
+    return ""
+
+def encode(s):
+    data, n, out = s.encode(), len(s.encode()), bytearray([0x12])
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80); n >>= 7
+    out.append(n)
+    return bytes(out) + data
+
+attempts = {"client": 0, "bidi": 0}
+
+def attempt(kind, requests, context):
+    previous = dict(context.invocation_metadata()).get("grpc-previous-rpc-attempts", "-")
+    messages = [text(m) for m in requests]
+    n = attempts[kind]; attempts[kind] += 1
+    print(f"{kind} attempt {n} previous={previous} messages={','.join(messages)}", flush=True)
+    if n < 2:
+        context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
+    return messages
+
+def client_streaming(requests, context):
+    return encode(",".join(attempt("client", requests, context)))
+
+def bidi(requests, context):
+    for m in attempt("bidi", requests, context):
+        yield encode(m)
+
+handler = grpc.method_handlers_generic_handler("demo.GRPCDemo", {
+    "ClientStreamingMethod": grpc.stream_unary_rpc_method_handler(client_streaming),
+    "BidirectionalStreamingMethod": grpc.stream_stream_rpc_method_handler(bidi),
+})
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers((handler,))
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(f"serving {port}", flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn streaming_calls_to_a_grpcio_server_are_retried_with_every_message() {
+    use h2grpc_test_support::process::Process;
+    use h2grpc_test_support::python;
+    let Some(venv) =
+        python::venv("streaming_calls_to_a_grpcio_server_are_retried_with_every_message")
+    else {
+        return;
+    };
+    let mut command = std::process::Command::new(&venv.python);
+    command.args(["-c", GRPCIO_FLAKY_SERVER]);
+    let mut server = Process::spawn("grpcio flaky server", command).unwrap();
+    let started = Instant::now();
+    let port = loop {
+        let out = server.stdout();
+        if let Some(port) = out
+            .lines()
+            .find_map(|l| l.strip_prefix("serving "))
+            .and_then(|p| p.trim().parse::<u16>().ok())
+        {
+            break port;
+        }
+        assert!(server.try_status().is_none(), "{}", server.dump());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.dump()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(bounded(async {
+        let client = GrpcDemoClient::new(
+            Channel::builder(format!("127.0.0.1:{port}"))
+                .service_config(RETRY)
+                .lazy()
+                .unwrap(),
+        );
+        let answer = client
+            .client_streaming_method(paced(&["a", "b", "c"], Duration::from_millis(5)))
+            .await
+            .unwrap();
+        assert_eq!(answer.message().response_data, "a,b,c");
+        let mut responses = client
+            .bidirectional_streaming_method(requests(&["x", "y"]))
+            .await
+            .unwrap()
+            .into_message();
+        let mut echoed = Vec::new();
+        while let Some(response) = responses.message().await.unwrap() {
+            echoed.push(response.response_data);
+        }
+        assert_eq!(echoed, texts(&["x", "y"]));
+    }));
+    let out = server.stdout();
+    server.stop();
+    // What grpcio saw (shown with `--nocapture`).
+    eprint!("{out}");
+    for kind_and_messages in [("client", "a,b,c"), ("bidi", "x,y")] {
+        let (kind, messages) = kind_and_messages;
+        for (n, previous) in ["-", "1", "2"].iter().enumerate() {
+            let line = format!("{kind} attempt {n} previous={previous} messages={messages}");
+            assert!(out.contains(&line), "no `{line}` in:\n{out}");
+        }
+    }
+}
