@@ -717,3 +717,39 @@ fn streaming_calls_to_a_grpcio_server_are_retried_with_every_message() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_unary_message_bigger_than_the_buffer_limit_is_sent_once() {
+    bounded(async {
+        let server =
+            Scripted::start(|_| (Duration::ZERO, Reply::Fail(Code::Unavailable, None))).await;
+        let client = GrpcDemoClient::new(
+            server
+                .builder(RETRY)
+                .per_rpc_buffer_limit(1000)
+                .lazy()
+                .unwrap(),
+        );
+        let err = client
+            .simple_method(req("x".repeat(1000)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(
+            server.seen().len(),
+            1,
+            "a message past the limit was retried"
+        );
+        let before = server.seen().len();
+        client
+            .simple_method(req("x".repeat(900)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            server.seen().len() - before,
+            4,
+            "a message within it is retried"
+        );
+    })
+    .await
+}

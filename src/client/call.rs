@@ -436,7 +436,8 @@ impl Channel {
     }
 
     /// Encode a call's one request message (compressed if negotiated) and send the call,
-    /// retried or hedged by the method's policy; the response headers and stream.
+    /// retried or hedged by the method's policy (if the message fits the retry buffer);
+    /// the response headers and stream.
     async fn open_with_message<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         path: PathAndQuery,
@@ -460,7 +461,23 @@ impl Channel {
             body,
             options,
         };
-        let response = self.attempts(&attempt, options.policy).await?;
+        // A message too big for the retry buffer is sent once: the call commits at once.
+        let settings = &self.inner.settings;
+        let held = options.policy.and_then(|_| {
+            let held = settings
+                .retry_buffer
+                .hold(attempt.body.len(), settings.per_rpc_buffer_limit);
+            if held.is_none() {
+                tracing::debug!(
+                    len = attempt.body.len(),
+                    "request message outgrows the retry buffer; no retries"
+                );
+            }
+            held
+        });
+        let policy = options.policy.filter(|_| held.is_some());
+        let response = self.attempts(&attempt, policy).await?;
+        drop(held);
         self.read_head(response, options.max_receive)
     }
 

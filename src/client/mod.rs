@@ -149,10 +149,11 @@ impl ChannelBuilder {
         self
     }
 
-    /// Bytes of request messages one client- or bidi-streaming call under a retry or
-    /// hedging policy may hold so that a new attempt can send them again (A6's per-RPC
-    /// buffer limit; default [`DEFAULT_PER_RPC_BUFFER_LIMIT`]). A call whose messages
-    /// grow past it commits to its current attempt: no more retries or hedges.
+    /// Bytes of request messages one call under a retry or hedging policy may hold so
+    /// that a new attempt can send them again (A6's per-RPC buffer limit; default
+    /// [`DEFAULT_PER_RPC_BUFFER_LIMIT`]). A client- or bidi-streaming call whose messages
+    /// grow past it commits to its current attempt: no more retries or hedges. A unary
+    /// or server-streaming call whose message is bigger is sent once.
     pub fn per_rpc_buffer_limit(mut self, bytes: usize) -> Self {
         self.per_rpc_buffer_limit = bytes;
         self

@@ -60,10 +60,31 @@ impl RetryBuffer {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// Hold `bytes` of a call's one request message for its retries or hedges, if the
+    /// call's limit and the channel's allowance admit them; given back on drop.
+    pub(crate) fn hold(self: &Arc<Self>, bytes: usize, per_rpc_limit: usize) -> Option<Held> {
+        (bytes <= per_rpc_limit && self.reserve(bytes)).then(|| Held {
+            buffer: self.clone(),
+            bytes,
+        })
+    }
+
     /// Bytes held for replay by all the channel's calls now.
     #[cfg(test)]
     fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Bytes of the channel's retry buffer a unary or server-streaming call holds.
+pub(crate) struct Held {
+    buffer: Arc<RetryBuffer>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.buffer.release(self.bytes);
     }
 }
 
