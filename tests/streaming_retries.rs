@@ -753,3 +753,80 @@ async fn a_unary_message_bigger_than_the_buffer_limit_is_sent_once() {
     })
     .await
 }
+
+#[tokio::test]
+async fn many_concurrent_hedged_streams_all_finish_and_give_the_buffer_back() {
+    bounded(async {
+        // Every attempt of every call at once (hedgingDelay 0); each attempt answers after
+        // a delay of its own, so winners and losers interleave across calls. Then, once
+        // `failing` is set, every attempt fails.
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fail = failing.clone();
+        let server = Scripted::start(move |n| {
+            if fail.load(std::sync::atomic::Ordering::Relaxed) || n % 5 == 0 {
+                (Duration::ZERO, Reply::Fail(Code::Unavailable, None))
+            } else {
+                (Duration::from_millis((n as u64 * 7) % 40), Reply::Joined)
+            }
+        })
+        .await;
+        let config = r#"{"methodConfig": [
+            {"name": [{"service": "demo.GRPCDemo", "method": "ClientStreamingMethod"}],
+             "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "0s",
+                               "nonFatalStatusCodes": ["UNAVAILABLE"]}},
+            {"name": [{"service": "demo.GRPCDemo", "method": "BidirectionalStreamingMethod"}],
+             "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+                             "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#;
+        let client = GrpcDemoClient::new(
+            server
+                .builder(config)
+                .retry_buffer_size(64 * 1024)
+                .lazy()
+                .unwrap(),
+        );
+        let calls = (0..40).map(|call| {
+            let client = client.clone();
+            async move {
+                let data: Vec<String> = (0..5).map(|i| format!("c{call}m{i}")).collect();
+                let refs: Vec<&str> = data.iter().map(String::as_str).collect();
+                let answer = client
+                    .client_streaming_method(paced(&refs, Duration::from_millis(2)))
+                    .await
+                    .unwrap();
+                assert_eq!(answer.message().response_data, data.join(","));
+            }
+        });
+        futures_util::future::join_all(calls).await;
+        // Every call gave its bytes back: a call needing nearly the whole channel buffer
+        // is still retried to maxAttempts.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        failing.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Calls that fail every attempt hold their bytes to the end, then give them back.
+        let some = "y".repeat(10 * 1024);
+        for _ in 0..5 {
+            let mut bidi = client
+                .bidirectional_streaming_method(requests(&[&some]))
+                .await;
+            if let Ok(r) = &mut bidi {
+                r.message_mut().message().await.unwrap_err();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = server.seen().len();
+        let big = "x".repeat(20 * 1024);
+        let mut bidi = client
+            .bidirectional_streaming_method(requests(&[&big, &big, &big]))
+            .await;
+        let err = match &mut bidi {
+            Ok(r) => r.message_mut().message().await.unwrap_err(),
+            Err(e) => e.clone(),
+        };
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(
+            server.seen().len() - before,
+            4,
+            "the channel's buffer leaked"
+        );
+    })
+    .await
+}
