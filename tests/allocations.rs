@@ -19,7 +19,7 @@ use std::sync::mpsc as std_mpsc;
 use futures_util::{StreamExt, stream};
 use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
 
-#[allow(clippy::all)]
+#[allow(clippy::all, dead_code)]
 mod demo {
     include!(concat!(env!("OUT_DIR"), "/demo.rs"));
 }
