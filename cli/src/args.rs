@@ -180,7 +180,8 @@ Examples:
   h2grpc health --plaintext localhost:50051
   h2grpc health --plaintext localhost:50051 demo.GRPCDemo --timeout 250ms
 
-Prints `status: SERVING` (or the status seen) and exits as grpc_health_probe does:
+Prints `status: SERVING` on stdout, or the failure on stderr.
+Exit status (grpc_health_probe's):
   0 SERVING, 1 bad arguments, 2 connection failure, 3 RPC failure (an unknown service
   is NOT_FOUND, a server without the health service UNIMPLEMENTED), 4 not SERVING.";
 

@@ -213,9 +213,6 @@ impl Output {
                 self.descriptor.full_name()
             ))
         })?;
-        if self.verbose {
-            eprintln!("\nResponse contents ({n}):");
-        }
         let mut text = Vec::new();
         let mut serializer = serde_json::Serializer::pretty(&mut text);
         decoded

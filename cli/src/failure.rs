@@ -24,6 +24,8 @@ pub enum Failure {
     Rpc(Status),
     /// Health: the RPC answered, but not SERVING.
     Unhealthy(String),
+    /// Reflection does not know a symbol or file (its error response).
+    NotFound(String),
     /// Anything else: descriptors, input, reflection.
     Other(String),
 }
@@ -33,7 +35,7 @@ impl Failure {
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Rpc(status) => STATUS_CODE_OFFSET + status.code().as_i32(),
-            Failure::Usage(_) | Failure::Connect(_) | Failure::Unhealthy(_) | Failure::Other(_) => 1,
+            _ => 1,
         }
     }
 
@@ -42,7 +44,7 @@ impl Failure {
         match self {
             Failure::Usage(_) => health_exit::INVALID_ARGUMENTS,
             Failure::Connect(_) => health_exit::CONNECTION_FAILURE,
-            Failure::Rpc(_) | Failure::Other(_) => health_exit::RPC_FAILURE,
+            Failure::Rpc(_) | Failure::NotFound(_) | Failure::Other(_) => health_exit::RPC_FAILURE,
             Failure::Unhealthy(_) => health_exit::UNHEALTHY,
         }
     }
@@ -52,7 +54,9 @@ impl Failure {
         match self {
             Failure::Rpc(status) => rpc_error(status),
             Failure::Usage(m) => format!("{m}\nTry 'h2grpc --help' for more information."),
-            Failure::Connect(m) | Failure::Unhealthy(m) | Failure::Other(m) => m.clone(),
+            Failure::Connect(m) | Failure::Unhealthy(m) | Failure::NotFound(m) | Failure::Other(m) => {
+                m.clone()
+            }
         }
     }
 }

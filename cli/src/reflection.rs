@@ -254,8 +254,8 @@ fn files(answer: ServerReflectionResponse, what: &str) -> Result<Vec<FileDescrip
                 })
             })
             .collect(),
-        Some(MessageResponse::ErrorResponse(e)) => Err(Failure::Other(format!(
-            "Failed to resolve {what}: {}: {}",
+        Some(MessageResponse::ErrorResponse(e)) => Err(Failure::NotFound(format!(
+            "{}: {}",
             h2grpc::Code::from_i32(e.error_code),
             e.error_message
         ))),

@@ -118,9 +118,21 @@ impl Source {
                 pool,
                 loaded,
             } => {
-                if !has_symbol(pool, symbol) {
-                    let files = session.file_containing_symbol(symbol).await?;
-                    load(session, pool, loaded, files).await?;
+                // Some servers (grpcio) find only top-level symbols: a method or a field is
+                // looked up through its service or message.
+                let mut name = symbol;
+                while !has_symbol(pool, symbol) {
+                    match session.file_containing_symbol(name).await {
+                        Ok(files) => {
+                            load(session, pool, loaded, files).await?;
+                            break;
+                        }
+                        Err(Failure::NotFound(why)) => match name.rsplit_once('.') {
+                            Some((parent, _)) => name = parent,
+                            None => return Err(Failure::NotFound(why)),
+                        },
+                        Err(other) => return Err(other),
+                    }
                 }
                 Ok(pool)
             }
