@@ -114,6 +114,23 @@ pub fn demo_server_binary() -> &'static str {
             .args(["build", "-p", "h2grpc-demo", "--bin", "demo-server"])
             .current_dir(repo_root())
             .env("CARGO_TARGET_DIR", target_dir);
+        // Only the user's own environment: what `cargo test` adds for this test (the
+        // CARGO_PKG_* family, a dylib search path, ...) would make the inner build's
+        // fingerprints differ from the outer one's, and each would rebuild the other's
+        // dependencies on every run.
+        build.env_clear();
+        for (name, value) in std::env::vars_os() {
+            let key = name.to_string_lossy();
+            let keep = ["PATH", "HOME", "USER", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"]
+                .contains(&key.as_ref())
+                || ["CARGO_PROFILE_", "CARGO_BUILD_", "CARGO_NET_", "CARGO_REGISTRIES_", "CARGO_INCREMENTAL", "RUSTFLAGS"]
+                    .iter()
+                    .any(|p| key.starts_with(p));
+            if keep {
+                build.env(&name, value);
+            }
+        }
+        build.env("CARGO_TARGET_DIR", target_dir);
         if profile == "release" {
             build.arg("--release");
         }
