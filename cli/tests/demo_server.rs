@@ -182,6 +182,11 @@ fn failures_exit_as_grpcurl_does() {
         run.expect_code(76);
         assert!(run.stderr.starts_with("ERROR:\n  Code: Unimplemented\n  Message: "), "{}", run.dump());
 
+        // health on a server without grpc.health.v1: an RPC failure for grpc_health_probe.
+        let run = h2grpc(&["health", "--plaintext", &addr], None);
+        run.expect_code(3);
+        assert!(run.stderr.contains("does not implement the grpc health protocol"), "{}", run.dump());
+
         // Bad JSON: exit 1 before any call.
         let run = h2grpc(&["call", "--plaintext", "--proto", &proto, &addr, "demo.GRPCDemo/SimpleMethod", "-d", "{\"nope\": 1}"], None);
         run.expect_code(1);
