@@ -74,7 +74,12 @@ pub struct Common {
     pub protosets: Vec<PathBuf>,
     /// Request metadata 'name: value' (repeatable). Values of names ending in -bin are
     /// base64 (standard or URL-safe, padded or not). Also sent with reflection requests.
-    #[arg(short = 'H', long = "header", global = true, value_name = "'NAME: VALUE'")]
+    #[arg(
+        short = 'H',
+        long = "header",
+        global = true,
+        value_name = "'NAME: VALUE'"
+    )]
     pub headers: Vec<String>,
     /// How long to wait for the connection: 10s, 500ms, 1.5 (seconds).
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -202,7 +207,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ns" => value / 1e9,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use h, m, s, ms, us, ns)")),
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use h, m, s, ms, us, ns)"
+            ));
+        }
     };
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(format!("`{text}`: a duration must be greater than zero"));
@@ -237,7 +246,9 @@ mod tests {
         let after = Cli::try_parse_from(["h2grpc", "list", "a:1", "--plaintext", "s.S", "-v"]);
         for parsed in [before.unwrap(), after.unwrap()] {
             assert!(parsed.common.plaintext && parsed.common.verbose);
-            assert!(matches!(parsed.command, Command::List { ref service, .. } if service.as_deref() == Some("s.S")));
+            assert!(
+                matches!(parsed.command, Command::List { ref service, .. } if service.as_deref() == Some("s.S"))
+            );
         }
     }
 }

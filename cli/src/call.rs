@@ -12,7 +12,9 @@ use futures_util::stream;
 use h2grpc::{Channel, Metadata, Request, Status, Streaming};
 use http::uri::PathAndQuery;
 use prost::Message;
-use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, MethodDescriptor, SerializeOptions};
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, MessageDescriptor, MethodDescriptor, SerializeOptions,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connect::seconds;
@@ -33,7 +35,8 @@ pub struct CallArgs<'a> {
 pub fn split_method(name: &str) -> Option<(&str, &str)> {
     let name = name.trim_start_matches('/');
     let (service, method) = name.rsplit_once('/').or_else(|| name.rsplit_once('.'))?;
-    (!service.is_empty() && !method.is_empty() && !method.contains('/')).then_some((service, method))
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
 }
 
 /// Finds the method in the descriptors.
@@ -89,7 +92,10 @@ pub async fn call(
                 .split_once('\n')
                 .map_or("", |(_, text)| text)
         );
-        eprintln!("Request metadata to send:\n{}", show_metadata(&args.metadata));
+        eprintln!(
+            "Request metadata to send:\n{}",
+            show_metadata(&args.metadata)
+        );
     }
     let sent = Arc::new(AtomicUsize::new(0));
     let mut output = output;
@@ -229,7 +235,10 @@ impl Output {
 
 /// The one request of a unary or server-streaming call: `-d` must hold at most one
 /// document (none means an empty request).
-async fn single_request(data: Option<&str>, input: &MessageDescriptor) -> Result<RawMessage, Failure> {
+async fn single_request(
+    data: Option<&str>,
+    input: &MessageDescriptor,
+) -> Result<RawMessage, Failure> {
     let text = match data {
         None => return Ok(RawMessage::default()),
         Some("@") => tokio::task::spawn_blocking(|| {
@@ -356,9 +365,18 @@ mod tests {
 
     #[test]
     fn method_names_take_a_slash_or_a_dot() {
-        assert_eq!(split_method("demo.GRPCDemo/SimpleMethod"), Some(("demo.GRPCDemo", "SimpleMethod")));
-        assert_eq!(split_method("/demo.GRPCDemo/SimpleMethod"), Some(("demo.GRPCDemo", "SimpleMethod")));
-        assert_eq!(split_method("demo.GRPCDemo.SimpleMethod"), Some(("demo.GRPCDemo", "SimpleMethod")));
+        assert_eq!(
+            split_method("demo.GRPCDemo/SimpleMethod"),
+            Some(("demo.GRPCDemo", "SimpleMethod"))
+        );
+        assert_eq!(
+            split_method("/demo.GRPCDemo/SimpleMethod"),
+            Some(("demo.GRPCDemo", "SimpleMethod"))
+        );
+        assert_eq!(
+            split_method("demo.GRPCDemo.SimpleMethod"),
+            Some(("demo.GRPCDemo", "SimpleMethod"))
+        );
         assert_eq!(split_method("Method"), None);
         assert_eq!(split_method("demo.GRPCDemo/"), None);
     }

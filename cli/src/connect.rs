@@ -58,8 +58,7 @@ fn tls(flags: &Common) -> Result<Option<ClientTls>, Failure> {
     }
     if flags.cert.is_some() != flags.key.is_some() {
         return Err(Failure::Usage(
-            "The --cert and --key arguments must be used together and both be present."
-                .to_string(),
+            "The --cert and --key arguments must be used together and both be present.".to_string(),
         ));
     }
     let bad = |what: &str, e: h2grpc::Error| Failure::Other(format!("{what}: {e}"));
@@ -100,7 +99,9 @@ pub fn metadata(headers: &[String]) -> Result<Metadata, Failure> {
         let value = value.trim_start();
         let added = if name.ends_with("-bin") {
             let bytes = decode_base64(value).ok_or_else(|| {
-                Failure::Usage(format!("-H '{header}': the value of a -bin header is base64"))
+                Failure::Usage(format!(
+                    "-H '{header}': the value of a -bin header is base64"
+                ))
             })?;
             metadata.append_bin(&name, &bytes)
         } else {

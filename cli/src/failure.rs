@@ -54,9 +54,10 @@ impl Failure {
         match self {
             Failure::Rpc(status) => rpc_error(status),
             Failure::Usage(m) => format!("{m}\nTry 'h2grpc --help' for more information."),
-            Failure::Connect(m) | Failure::Unhealthy(m) | Failure::NotFound(m) | Failure::Other(m) => {
-                m.clone()
-            }
+            Failure::Connect(m)
+            | Failure::Unhealthy(m)
+            | Failure::NotFound(m)
+            | Failure::Other(m) => m.clone(),
         }
     }
 }
@@ -102,7 +103,10 @@ mod tests {
         let f = Failure::Rpc(Status::new(Code::DeadlineExceeded, "too slow"));
         assert_eq!(f.exit_code(), 68);
         assert_eq!(f.health_exit_code(), 3);
-        assert_eq!(f.report(), "ERROR:\n  Code: DeadlineExceeded\n  Message: too slow");
+        assert_eq!(
+            f.report(),
+            "ERROR:\n  Code: DeadlineExceeded\n  Message: too slow"
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub async fn check(
         };
         Failure::Other(why)
     })?;
-    let status = ServingStatus::try_from(response.message().status).unwrap_or(ServingStatus::Unknown);
+    let status =
+        ServingStatus::try_from(response.message().status).unwrap_or(ServingStatus::Unknown);
     if status != ServingStatus::Serving {
         return Err(Failure::Unhealthy(format!(
             "service unhealthy (responded with \"{}\")",

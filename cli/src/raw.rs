@@ -98,13 +98,23 @@ mod tests {
         raw.merge_field(1, WireType::Varint, &mut varint, DecodeContext::default())
             .unwrap();
         let mut delimited: &[u8] = &[0x02, b'h', b'i'];
-        raw.merge_field(2, WireType::LengthDelimited, &mut delimited, DecodeContext::default())
-            .unwrap();
+        raw.merge_field(
+            2,
+            WireType::LengthDelimited,
+            &mut delimited,
+            DecodeContext::default(),
+        )
+        .unwrap();
         assert_eq!(&raw.0[..], &[0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i']);
         let mut short: &[u8] = &[0x05, b'h'];
         assert!(
-            raw.merge_field(3, WireType::LengthDelimited, &mut short, DecodeContext::default())
-                .is_err()
+            raw.merge_field(
+                3,
+                WireType::LengthDelimited,
+                &mut short,
+                DecodeContext::default()
+            )
+            .is_err()
         );
     }
 }

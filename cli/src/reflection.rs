@@ -196,10 +196,14 @@ impl Reflection {
         let message = request(question);
         let sent = match &self.requests {
             RequestSender::V1(tx) => tx.send(message).is_ok(),
-            RequestSender::V1Alpha(tx) => tx.send(transcode(&message).map_err(reflection_failed)?).is_ok(),
+            RequestSender::V1Alpha(tx) => tx
+                .send(transcode(&message).map_err(reflection_failed)?)
+                .is_ok(),
         };
         if !sent {
-            return Err(Failure::Other("the reflection stream is closed".to_string()));
+            return Err(Failure::Other(
+                "the reflection stream is closed".to_string(),
+            ));
         }
         let answer = match &mut self.responses {
             Responses::V1(s) => s.message().await,
@@ -241,7 +245,10 @@ fn transcode<A: Message, B: Message + Default>(message: &A) -> Result<B, Status>
         .map_err(|e| Status::internal(format!("reflection message does not transcode: {e}")))
 }
 
-fn files(answer: ServerReflectionResponse, what: &str) -> Result<Vec<FileDescriptorProto>, Failure> {
+fn files(
+    answer: ServerReflectionResponse,
+    what: &str,
+) -> Result<Vec<FileDescriptorProto>, Failure> {
     match answer.message_response {
         Some(MessageResponse::FileDescriptorResponse(found)) => found
             .file_descriptor_proto

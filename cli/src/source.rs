@@ -100,9 +100,10 @@ impl Source {
     pub async fn list_services(&mut self) -> Result<Vec<String>, Failure> {
         let mut names = match self {
             Source::Files(pool) => pool.services().map(|s| s.full_name().to_string()).collect(),
-            Source::Reflection { session, .. } => session.list_services().await.map_err(|e| {
-                Failure::Other(format!("Failed to list services: {}", e.report()))
-            })?,
+            Source::Reflection { session, .. } => session
+                .list_services()
+                .await
+                .map_err(|e| Failure::Other(format!("Failed to list services: {}", e.report())))?,
         };
         names.sort();
         names.dedup();

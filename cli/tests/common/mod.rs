@@ -52,14 +52,19 @@ pub fn h2grpc(args: &[&str], stdin: Option<&str>) -> Run {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_h2grpc"))
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start h2grpc");
     if let Some(text) = stdin {
         let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(text.as_bytes()).expect("cannot write h2grpc's stdin");
+        pipe.write_all(text.as_bytes())
+            .expect("cannot write h2grpc's stdin");
     }
     let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -121,11 +126,26 @@ pub fn demo_server_binary() -> &'static str {
         build.env_clear();
         for (name, value) in std::env::vars_os() {
             let key = name.to_string_lossy();
-            let keep = ["PATH", "HOME", "USER", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"]
-                .contains(&key.as_ref())
-                || ["CARGO_PROFILE_", "CARGO_BUILD_", "CARGO_NET_", "CARGO_REGISTRIES_", "CARGO_INCREMENTAL", "RUSTFLAGS"]
-                    .iter()
-                    .any(|p| key.starts_with(p));
+            let keep = [
+                "PATH",
+                "HOME",
+                "USER",
+                "TMPDIR",
+                "CARGO_HOME",
+                "RUSTUP_HOME",
+                "RUSTUP_TOOLCHAIN",
+            ]
+            .contains(&key.as_ref())
+                || [
+                    "CARGO_PROFILE_",
+                    "CARGO_BUILD_",
+                    "CARGO_NET_",
+                    "CARGO_REGISTRIES_",
+                    "CARGO_INCREMENTAL",
+                    "RUSTFLAGS",
+                ]
+                .iter()
+                .any(|p| key.starts_with(p));
             if keep {
                 build.env(&name, value);
             }
@@ -134,8 +154,13 @@ pub fn demo_server_binary() -> &'static str {
         if profile == "release" {
             build.arg("--release");
         }
-        let status = build.status().expect("cannot run cargo build for demo-server");
-        assert!(status.success(), "cargo build -p h2grpc-demo --bin demo-server failed");
+        let status = build
+            .status()
+            .expect("cannot run cargo build for demo-server");
+        assert!(
+            status.success(),
+            "cargo build -p h2grpc-demo --bin demo-server failed"
+        );
         let binary = profile_dir.join("demo-server");
         assert!(binary.is_file(), "no demo-server at {}", binary.display());
         binary.display().to_string()
