@@ -71,6 +71,16 @@ pub fn rpc_error(status: &Status) -> String {
     )
 }
 
+/// A status as grpc-go's `status.Error` prints it (what grpc_health_probe and grpcurl
+/// show inside their own messages): `rpc error: code = NotFound desc = unknown service`.
+pub fn go_error(status: &Status) -> String {
+    format!(
+        "rpc error: code = {} desc = {}",
+        go_name(status.code()),
+        status.message()
+    )
+}
+
 /// The names grpc-go's `codes.Code.String()` gives, which grpcurl prints.
 pub fn go_name(code: Code) -> &'static str {
     match code {

@@ -48,7 +48,7 @@ pub async fn check(
             }
             _ => format!(
                 "error: health rpc failed: {}",
-                crate::failure::rpc_error(&status).replace('\n', " ")
+                crate::failure::go_error(&status)
             ),
         };
         Failure::Other(why)

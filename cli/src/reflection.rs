@@ -288,6 +288,6 @@ fn unexpected(what: &str, answer: Option<MessageResponse>) -> Failure {
 fn reflection_failed(status: Status) -> Failure {
     Failure::Other(format!(
         "Failed to query server reflection: {}",
-        crate::failure::rpc_error(&status).replace('\n', " ")
+        crate::failure::go_error(&status)
     ))
 }

@@ -311,7 +311,11 @@ fn health_exits_as_grpc_health_probe() {
         "{}",
         run.dump()
     );
-    assert!(run.stderr.contains("NotFound"), "{}", run.dump());
+    assert!(
+        run.stderr.contains("rpc error: code = NotFound desc = "),
+        "{}",
+        run.dump()
+    );
 
     let closed = format!("127.0.0.1:{}", free_port());
     let run = h2grpc(&["health", "--plaintext", &closed], None);
