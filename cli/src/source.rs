@@ -13,6 +13,10 @@ use crate::args::Common;
 use crate::failure::Failure;
 use crate::reflection::Reflection;
 
+/// At most this many files are taken from a server's reflection for one command: a
+/// server naming ever new dependencies cannot keep the tool fetching.
+pub const MAX_REFLECTED_FILES: usize = 4096;
+
 /// The descriptors of one command.
 pub enum Source {
     /// From --proto or --protoset: everything is known up front.
@@ -154,6 +158,11 @@ async fn load(
         let name = file.name().to_string();
         if loaded.contains(&name) || pending.contains_key(&name) {
             continue;
+        }
+        if loaded.len() + pending.len() >= MAX_REFLECTED_FILES {
+            return Err(Failure::Other(format!(
+                "reflection: more than {MAX_REFLECTED_FILES} files for one command; giving up"
+            )));
         }
         for dep in &file.dependency {
             if !loaded.contains(dep)
