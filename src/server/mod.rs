@@ -818,16 +818,14 @@ async fn drive(
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
-                let Some(mut call) =
-                    call::accept(
+                let Some(mut call) = call::accept(
                     request,
                     respond,
                     shared.config,
                     &shared.router,
                     shared.interceptors.as_ref(),
                     &peer,
-                )
-                else {
+                ) else {
                     continue;
                 };
                 if let Some(calls) = &calls {
