@@ -476,7 +476,8 @@ async fn an_interceptor_sees_the_client_identity_over_mutual_tls() {
 #[tokio::test]
 async fn the_deadline_covers_interceptors() {
     bounded(async {
-        let slow = interceptor_fn(|_call: &mut CallContext<'_>| {
+        let slow = interceptor_fn(|call: &mut CallContext<'_>| {
+            assert_eq!(call.timeout(), Some(std::time::Duration::from_millis(200)));
             Box::pin(async {
                 tokio::time::sleep(std::time::Duration::from_secs(30)).await;
                 Ok(())

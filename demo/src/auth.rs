@@ -55,9 +55,15 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 impl server::Interceptor for RequireBearer {
     fn intercept<'a>(&'a self, call: &'a mut CallContext<'_>) -> server::InterceptFuture<'a> {
         let checked = self.check(call.metadata().get(AUTHORIZATION));
-        if checked.is_ok() {
+        match &checked {
             // The handler has no use for the credential: keep it out of its metadata.
-            call.metadata_mut().remove(AUTHORIZATION);
+            Ok(()) => call.metadata_mut().remove(AUTHORIZATION),
+            Err(status) => tracing::warn!(
+                "refused {} from {:?}: {}",
+                call.path(),
+                call.peer().addr(),
+                status.message()
+            ),
         }
         Box::pin(std::future::ready(checked))
     }

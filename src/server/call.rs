@@ -210,6 +210,7 @@ impl Call {
                         let mut context = CallContext {
                             path: uri.path(),
                             peer: &peer,
+                            timeout: head.timeout,
                             metadata: &mut metadata,
                             extensions: &mut extensions,
                             response: extras,

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::metadata::Metadata;
 use crate::status::Status;
@@ -19,6 +20,7 @@ pub type InterceptFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Status>> +
 pub struct CallContext<'a> {
     pub(crate) path: &'a str,
     pub(crate) peer: &'a Peer,
+    pub(crate) timeout: Option<Duration>,
     pub(crate) metadata: &'a mut Metadata,
     pub(crate) extensions: &'a mut http::Extensions,
     pub(crate) response: &'a mut ResponseExtras,
@@ -28,6 +30,12 @@ impl CallContext<'_> {
     /// The method, `/package.Service/Method`.
     pub fn path(&self) -> &str {
         self.path
+    }
+
+    /// What was left of the client's deadline when the call arrived (`grpc-timeout`);
+    /// the deadline also bounds the interceptors.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// The request metadata (the client's custom headers).
@@ -58,14 +66,14 @@ impl CallContext<'_> {
         self.extensions
     }
 
-    /// Metadata to send with the response headers (before the handler's own), also
-    /// when the call fails, in the Trailers-Only answer.
+    /// Metadata to send with the response headers, after the handler's own; also when
+    /// the call fails before its headers went out, in the Trailers-Only answer.
     pub fn response_headers_mut(&mut self) -> &mut Metadata {
         &mut self.response.headers
     }
 
-    /// Metadata to send with the status (before the handler's trailers), whatever the
-    /// call ends with.
+    /// Metadata to send with the status, after the handler's trailers, whatever the
+    /// call ends with (a refusal, an error, a deadline, or `OK`).
     pub fn response_trailers_mut(&mut self) -> &mut Metadata {
         &mut self.response.trailers
     }
