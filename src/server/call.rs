@@ -195,12 +195,12 @@ impl Call {
         Box::pin(async move {
             let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
             let requests = Streaming::<Req>::new(body, Side::Server, decoder);
-            // What interceptors add to the response (empty maps: no allocation).
-            let mut extras = ResponseExtras::default();
+            // What interceptors add to the response; only a call with interceptors has it.
+            let mut extras: Option<Box<ResponseExtras>> = None;
             let mut responder = Responder::new(respond);
             let mut deadline = Deadline::after(head.timeout);
             let outcome = {
-                let extras = &mut extras;
+                let extras_slot = &mut extras;
                 let work = async move {
                     let mut metadata = Metadata::from_headers(headers);
                     let mut extensions = http::Extensions::new();
@@ -213,7 +213,7 @@ impl Call {
                             timeout: head.timeout,
                             metadata: &mut metadata,
                             extensions: &mut extensions,
-                            response: extras,
+                            response: extras_slot.insert(Box::default()),
                         };
                         interceptors.run(&mut context).await?;
                     }
@@ -235,19 +235,25 @@ impl Call {
                 )
                 .await
             };
-            let ResponseExtras {
-                headers: extra_headers,
-                trailers: extra_trailers,
-            } = extras;
+            // A failed call: the interceptors' headers held for a Trailers-Only answer, and
+            // their trailers.
+            let failed = |responder: &mut Responder, extras: Option<Box<ResponseExtras>>| {
+                let Some(extras) = extras else {
+                    return Metadata::new();
+                };
+                let ResponseExtras { headers, trailers } = *extras;
+                responder.hold_metadata(headers);
+                trailers
+            };
             match outcome {
                 Outcome::Reset => {}
                 Outcome::Expired => {
-                    responder.hold_metadata(extra_headers);
-                    responder.write_status(deadline_status(), extra_trailers)
+                    let trailers = failed(&mut responder, extras);
+                    responder.write_status(deadline_status(), trailers)
                 }
                 Outcome::Done(Err(status)) => {
-                    responder.hold_metadata(extra_headers);
-                    responder.write_status(status, extra_trailers)
+                    let trailers = failed(&mut responder, extras);
+                    responder.write_status(status, trailers)
                 }
                 Outcome::Done(Ok(response)) => {
                     let Response {
@@ -257,10 +263,12 @@ impl Call {
                         compression,
                         headers_first,
                     } = response;
-                    if !extra_headers.is_empty() {
+                    if let Some(extras) = extras {
+                        let ResponseExtras {
+                            headers: extra_headers,
+                            trailers: extra_trailers,
+                        } = *extras;
                         extra_headers.append_to(metadata.headers_mut());
-                    }
-                    if !extra_trailers.is_empty() {
                         extra_trailers.append_to(trailers.headers_mut());
                     }
                     let encoding = compression::response_encoding(
