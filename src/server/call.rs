@@ -206,16 +206,14 @@ impl Call {
                     let mut extensions = http::Extensions::new();
                     if let Some(intercept) = intercept {
                         // Before the request message is read: a refused call reads nothing.
-                        let (interceptors, uri) = *intercept;
-                        let mut context = CallContext {
-                            path: uri.path(),
+                        let call = Intercepted {
                             peer: &peer,
                             timeout: head.timeout,
                             metadata: &mut metadata,
                             extensions: &mut extensions,
-                            response: extras_slot.insert(Box::default()),
+                            extras: extras_slot,
                         };
-                        interceptors.run(&mut context).await?;
+                        call.run(intercept).await?;
                     }
                     let (message, compressed) = Q::take(requests).await?;
                     let mut request = Request::from_parts(metadata, message, head.timeout);
@@ -291,6 +289,37 @@ impl Call {
                     P::send(responder, message, trailers, deadline).await;
                 }
             }
+        })
+    }
+}
+
+/// What the interceptors of one call work on (see [`Intercepted::run`]).
+struct Intercepted<'a> {
+    peer: &'a Peer,
+    timeout: Option<std::time::Duration>,
+    metadata: &'a mut Metadata,
+    extensions: &'a mut http::Extensions,
+    extras: &'a mut Option<Box<ResponseExtras>>,
+}
+
+impl<'a> Intercepted<'a> {
+    /// Run the interceptors. Boxed and not generic: a call's future holds one pointer for
+    /// them, not their state, so calls without interceptors do not pay for its size.
+    fn run(
+        self,
+        intercept: Box<(Interceptors, http::Uri)>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Status>> + Send + 'a>> {
+        Box::pin(async move {
+            let (interceptors, uri) = *intercept;
+            let mut context = CallContext {
+                path: uri.path(),
+                peer: self.peer,
+                timeout: self.timeout,
+                metadata: self.metadata,
+                extensions: self.extensions,
+                response: self.extras.insert(Box::default()),
+            };
+            interceptors.run(&mut context).await
         })
     }
 }
