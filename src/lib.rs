@@ -28,9 +28,11 @@
 //!   into the decoder, flow-control release) and `Sender` (outbound: encode, compress,
 //!   batch into DATA frames, wait for the peer's window, watch reset and deadline).
 //! - `request`: [`Request`] and [`Response`], a message with its metadata.
-//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router, and the
-//!   call (a request side and a response side, and the `Responder` that alone writes a
-//!   response: headers lazily, then trailers or a Trailers-Only answer).
+//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router,
+//!   interceptors (async, in order, before the handler: refuse a call, add response
+//!   metadata, hand the handler extensions), and the call (a request side and a response
+//!   side, and the `Responder` that alone writes a response: headers lazily, then trailers
+//!   or a Trailers-Only answer).
 //! - [`client`]: [`Channel`]: targets and resolvers, a subchannel per address with
 //!   connectivity states and backoff, `pick_first` / `round_robin`, the service config, retries
 //!   and hedging (A6), interceptors, and the four call kinds.

@@ -55,6 +55,8 @@ pub struct Request<T> {
     /// Client side: wait for a READY connection instead of failing fast; `None`: as the
     /// channel's service config says (fail-fast if it says nothing).
     pub(crate) wait_for_ready: Option<bool>,
+    /// Server side: values the server's interceptors left for the handler.
+    pub(crate) extensions: http::Extensions,
 }
 
 impl<T> Request<T> {
@@ -67,6 +69,7 @@ impl<T> Request<T> {
             compression: Compression::default(),
             peer: None,
             wait_for_ready: None,
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -79,6 +82,7 @@ impl<T> Request<T> {
             compression: Compression::default(),
             peer: None,
             wait_for_ready: None,
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -105,6 +109,18 @@ impl<T> Request<T> {
     /// certificate chain and identity).
     pub fn peer(&self) -> Option<&Peer> {
         self.peer.as_deref()
+    }
+
+    /// Server side: values the server's interceptors put here for the handler
+    /// ([`CallContext::extensions_mut`](crate::server::CallContext::extensions_mut)),
+    /// looked up by type. Empty on the client (extensions are never sent).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// Mutable [`Request::extensions`].
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
     }
 
     /// Its parts.
@@ -162,6 +178,7 @@ impl<T> Request<T> {
             compression: self.compression,
             peer: self.peer,
             wait_for_ready: self.wait_for_ready,
+            extensions: self.extensions,
         }
     }
 

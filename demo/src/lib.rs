@@ -7,3 +7,5 @@
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/demo.rs"));
 }
+
+pub mod auth;

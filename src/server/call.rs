@@ -15,6 +15,7 @@ use h2::RecvStream;
 use h2::server::SendResponse;
 use http::HeaderMap;
 
+use super::interceptor::{CallContext, Interceptors, ResponseExtras};
 use super::router::Router;
 use crate::compression::{self, Compression, Encoding};
 use crate::deadline::Deadline;
@@ -47,6 +48,7 @@ pub(crate) fn accept(
     mut respond: SendResponse<Bytes>,
     config: Config,
     router: &Router,
+    interceptors: Option<&Interceptors>,
     peer: &Arc<Peer>,
 ) -> Option<CallFuture> {
     let (parts, body) = request.into_parts();
@@ -74,6 +76,8 @@ pub(crate) fn accept(
             return None;
         }
     };
+    // Only with interceptors: the path they are shown (a `Uri` clone shares its bytes).
+    let intercept = interceptors.map(|i| Box::new((i.clone(), parts.uri.clone())));
     let call = Call {
         head,
         headers: parts.headers,
@@ -81,6 +85,7 @@ pub(crate) fn accept(
         respond,
         config,
         peer: peer.clone(),
+        intercept,
     };
     match service.call(method, call) {
         Ok(future) => Some(future),
@@ -105,6 +110,8 @@ pub struct Call {
     respond: SendResponse<Bytes>,
     config: Config,
     peer: Arc<Peer>,
+    /// The server's interceptors and the call's path; `None` without interceptors.
+    intercept: Option<Box<(Interceptors, http::Uri)>>,
 }
 
 impl std::fmt::Debug for Call {
@@ -183,42 +190,85 @@ impl Call {
             respond,
             config,
             peer,
+            intercept,
         } = self;
         Box::pin(async move {
             let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
             let requests = Streaming::<Req>::new(body, Side::Server, decoder);
-            let work = async move {
-                let (message, compressed) = Q::take(requests).await?;
-                let metadata = Metadata::from_headers(headers);
-                let mut request = Request::from_parts(metadata, message, head.timeout);
-                request.compression.received_compressed = compressed;
-                request.peer = Some(peer);
-                handler(request).await
-            };
-            let mut work = std::pin::pin!(work);
+            // What interceptors add to the response; only a call with interceptors has it.
+            let mut extras: Option<Box<ResponseExtras>> = None;
             let mut responder = Responder::new(respond);
             let mut deadline = Deadline::after(head.timeout);
-            let outcome = supervise(
-                |cx| match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
-                    Ok(polled) => polled,
-                    Err(panic) => Poll::Ready(Err(Status::from_panic(panic))),
-                },
-                |cx| responder.poll_reset(cx),
-                &mut deadline,
-            )
-            .await;
+            let outcome = {
+                let extras_slot = &mut extras;
+                let work = async move {
+                    let mut metadata = Metadata::from_headers(headers);
+                    let mut extensions = http::Extensions::new();
+                    if let Some(intercept) = intercept {
+                        // Before the request message is read: a refused call reads nothing.
+                        let call = Intercepted {
+                            peer: &peer,
+                            timeout: head.timeout,
+                            metadata: &mut metadata,
+                            extensions: &mut extensions,
+                            extras: extras_slot,
+                        };
+                        call.run(intercept).await?;
+                    }
+                    let (message, compressed) = Q::take(requests).await?;
+                    let mut request = Request::from_parts(metadata, message, head.timeout);
+                    request.compression.received_compressed = compressed;
+                    request.peer = Some(peer);
+                    request.extensions = extensions;
+                    handler(request).await
+                };
+                let mut work = std::pin::pin!(work);
+                supervise(
+                    |cx| match catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+                        Ok(polled) => polled,
+                        Err(panic) => Poll::Ready(Err(Status::from_panic(panic))),
+                    },
+                    |cx| responder.poll_reset(cx),
+                    &mut deadline,
+                )
+                .await
+            };
+            // A failed call: the interceptors' headers held for a Trailers-Only answer, and
+            // their trailers.
+            let failed = |responder: &mut Responder, extras: Option<Box<ResponseExtras>>| {
+                let Some(extras) = extras else {
+                    return Metadata::new();
+                };
+                let ResponseExtras { headers, trailers } = *extras;
+                responder.hold_metadata(headers);
+                trailers
+            };
             match outcome {
                 Outcome::Reset => {}
-                Outcome::Expired => responder.write_status(deadline_status(), Metadata::new()),
-                Outcome::Done(Err(status)) => responder.write_status(status, Metadata::new()),
+                Outcome::Expired => {
+                    let trailers = failed(&mut responder, extras);
+                    responder.write_status(deadline_status(), trailers)
+                }
+                Outcome::Done(Err(status)) => {
+                    let trailers = failed(&mut responder, extras);
+                    responder.write_status(status, trailers)
+                }
                 Outcome::Done(Ok(response)) => {
                     let Response {
-                        metadata,
+                        mut metadata,
                         message,
-                        trailers,
+                        mut trailers,
                         compression,
                         headers_first,
                     } = response;
+                    if let Some(extras) = extras {
+                        let ResponseExtras {
+                            headers: extra_headers,
+                            trailers: extra_trailers,
+                        } = *extras;
+                        extra_headers.append_to(metadata.headers_mut());
+                        extra_trailers.append_to(trailers.headers_mut());
+                    }
                     let encoding = compression::response_encoding(
                         compression.encoding,
                         config.send_compression,
@@ -239,6 +289,37 @@ impl Call {
                     P::send(responder, message, trailers, deadline).await;
                 }
             }
+        })
+    }
+}
+
+/// What the interceptors of one call work on (see [`Intercepted::run`]).
+struct Intercepted<'a> {
+    peer: &'a Peer,
+    timeout: Option<std::time::Duration>,
+    metadata: &'a mut Metadata,
+    extensions: &'a mut http::Extensions,
+    extras: &'a mut Option<Box<ResponseExtras>>,
+}
+
+impl<'a> Intercepted<'a> {
+    /// Run the interceptors. Boxed and not generic: a call's future holds one pointer for
+    /// them, not their state, so calls without interceptors do not pay for its size.
+    fn run(
+        self,
+        intercept: Box<(Interceptors, http::Uri)>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Status>> + Send + 'a>> {
+        Box::pin(async move {
+            let (interceptors, uri) = *intercept;
+            let mut context = CallContext {
+                path: uri.path(),
+                peer: self.peer,
+                timeout: self.timeout,
+                metadata: self.metadata,
+                extensions: self.extensions,
+                response: self.extras.insert(Box::default()),
+            };
+            interceptors.run(&mut context).await
         })
     }
 }
@@ -408,6 +489,14 @@ impl Responder {
         self.encoder = Some(encoder);
     }
 
+    /// Hold `metadata` for the response headers, which have not gone out: a
+    /// Trailers-Only answer carries it.
+    fn hold_metadata(&mut self, metadata: Metadata) {
+        if !metadata.is_empty() && self.sender.is_none() {
+            self.pending = Some((ResponseHead::default(), metadata));
+        }
+    }
+
     /// Send the response headers now, if they have not gone yet. `false` when the
     /// stream is gone.
     fn write_header(&mut self) -> bool {
@@ -473,6 +562,14 @@ impl Responder {
     }
 
     fn write_status_in_place(&mut self, status: Status, trailers: Metadata) {
+        // An error carries the trailers too (grpc-go sends `SetTrailer`'s on failure).
+        let (status, trailers) = if status.is_ok() || trailers.is_empty() {
+            (status, trailers)
+        } else {
+            let mut status = status;
+            trailers.append_to(status.metadata_mut().headers_mut());
+            (status, Metadata::new())
+        };
         match &mut self.sender {
             Some(sender) => sender.send_trailers(if status.is_ok() {
                 headers::ok_trailers(trailers)

@@ -13,6 +13,7 @@
 //! call its own task from the start, for handlers that may block the thread.
 
 mod call;
+mod interceptor;
 mod router;
 
 use std::future::{Future, poll_fn};
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 pub use call::{Call, CallFuture};
+pub use interceptor::{CallContext, InterceptFuture, Interceptor, interceptor_fn};
 pub use router::Service;
 
 use crate::error::Error;
@@ -39,6 +41,7 @@ use crate::keepalive::{self, Activity, ActivityIo, Enforcement, Keepalive, Polic
 use crate::resolve::{TcpOptions, UnixAddr, resolve};
 use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
+use interceptor::Interceptors;
 use router::Router;
 
 pub use crate::stream::{
@@ -77,6 +80,7 @@ const ABORTING: u8 = 2;
 #[derive(Clone)]
 pub struct Server {
     router: Router,
+    interceptors: Vec<Arc<dyn Interceptor>>,
     config: Config,
     h2: h2::server::Builder,
     spawn_calls: bool,
@@ -117,6 +121,7 @@ impl Server {
             .data_frame_budget(DEFAULT_DATA_FRAME_BUDGET_BYTES);
         Server {
             router: Router::default(),
+            interceptors: Vec::new(),
             config: Config {
                 max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
                 max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
@@ -137,6 +142,14 @@ impl Server {
     /// Serve `service` (a generated `...Server<T>`). A second service of the same name replaces the first.
     pub fn add_service(mut self, service: impl Service) -> Server {
         self.router.add(Arc::new(service));
+        self
+    }
+
+    /// Run `interceptor` before the handler of every call; several run in the order they
+    /// were added, and the first to refuse a call ends it (see [`Interceptor`]). A server
+    /// without interceptors does no work for them per call.
+    pub fn interceptor(mut self, interceptor: impl Interceptor) -> Server {
+        self.interceptors.push(Arc::new(interceptor));
         self
     }
 
@@ -353,6 +366,7 @@ impl Server {
         };
         Ok(Shared {
             router: self.router.clone(),
+            interceptors: Interceptors::new(&self.interceptors),
             config: self.config,
             h2: self.h2.clone(),
             spawn_calls: self.spawn_calls,
@@ -482,6 +496,7 @@ pub async fn shutdown_signal() {
 /// What every connection of one server shares.
 struct Shared {
     router: Router,
+    interceptors: Option<Interceptors>,
     config: Config,
     h2: h2::server::Builder,
     spawn_calls: bool,
@@ -803,9 +818,14 @@ async fn drive(
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
-                let Some(mut call) =
-                    call::accept(request, respond, shared.config, &shared.router, &peer)
-                else {
+                let Some(mut call) = call::accept(
+                    request,
+                    respond,
+                    shared.config,
+                    &shared.router,
+                    shared.interceptors.as_ref(),
+                    &peer,
+                ) else {
                     continue;
                 };
                 if let Some(calls) = &calls {

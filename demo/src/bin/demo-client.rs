@@ -51,6 +51,9 @@ struct Args {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Send `authorization: Bearer TOKEN` with every call.
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
 }
 
 /// `--lb`.
@@ -95,12 +98,16 @@ async fn connect(
     lb: Lb,
     wait: Duration,
     tls: Option<ClientTls>,
+    token: Option<&str>,
 ) -> Result<h2grpc::Channel, Status> {
     let give_up = tokio::time::Instant::now() + wait;
     loop {
         let mut builder = h2grpc::Channel::builder(addr).load_balancing(lb.into());
         if let Some(tls) = &tls {
             builder = builder.tls(tls.clone());
+        }
+        if let Some(token) = token {
+            builder = builder.interceptor(h2grpc_demo::auth::SendBearer::new(token));
         }
         match builder.connect().await {
             Ok(channel) => return Ok(channel),
@@ -122,7 +129,8 @@ fn request(client_id: i64, text: String) -> DemoRequest {
 async fn run(args: &Args) -> Result<(), Status> {
     let wait = Duration::from_secs(args.wait_secs);
     let tls = tls(args).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let client = GrpcDemoClient::new(connect(&args.addr, args.lb, wait, tls).await?);
+    let client =
+        GrpcDemoClient::new(connect(&args.addr, args.lb, wait, tls, args.token.as_deref()).await?);
     let id = args.client_id;
 
     println!("--------------Call SimpleMethod Begin--------------");

@@ -39,6 +39,9 @@ struct Args {
     /// Require client certificates signed by this CA (PEM): mutual TLS.
     #[arg(long, requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Require `authorization: Bearer TOKEN` on every call (UNAUTHENTICATED otherwise).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
 }
 
 /// The server's TLS from the flags, if any.
@@ -173,6 +176,9 @@ async fn main() {
         .add_service(health.service())
         .add_service(reflection.v1())
         .add_service(reflection.v1alpha());
+    if let Some(token) = &args.token {
+        server = server.interceptor(h2grpc_demo::auth::RequireBearer::new(token.clone()));
+    }
     match tls(&args) {
         Ok(Some(tls)) => server = server.tls(tls),
         Ok(None) => {}
