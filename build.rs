@@ -2,6 +2,10 @@
 //! other crates) over `proto/demo.proto`, for this package's integration tests
 //! (`tests/common` includes `$OUT_DIR/demo.rs`). The library itself includes nothing
 //! generated: no demo message is compiled into it.
+//!
+//! It also compiles `proto/google/rpc/{status,error_details}.proto` (messages only, with
+//! `google.protobuf.Any`/`Duration` from prost-types) into `$OUT_DIR/google.rpc.rs`, which
+//! the library includes for the rich error details of `status::details`.
 
 #[path = "src/codegen.rs"]
 #[allow(dead_code)]
@@ -11,5 +15,16 @@ fn main() -> std::io::Result<()> {
     println!("cargo:rerun-if-changed=proto");
     let descriptors = protox::compile(["proto/demo.proto"], ["proto"])
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    codegen::config().compile_fds(descriptors)
+    codegen::config().compile_fds(descriptors)?;
+    compile_error_details()
+}
+
+/// `google.rpc.Status` and the standard error details, as plain prost messages.
+fn compile_error_details() -> std::io::Result<()> {
+    let descriptors = protox::compile(
+        ["google/rpc/status.proto", "google/rpc/error_details.proto"],
+        ["proto"],
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    prost_build::Config::new().compile_fds(descriptors)
 }
