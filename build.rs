@@ -26,5 +26,11 @@ fn compile_error_details() -> std::io::Result<()> {
         ["proto"],
     )
     .map_err(|e| std::io::Error::other(e.to_string()))?;
-    prost_build::Config::new().compile_fds(descriptors)
+    prost_build::Config::new()
+        // These comments hold JSON examples that rustdoc would run as Rust doctests.
+        .disable_comments([
+            ".google.rpc.ErrorInfo",
+            ".google.rpc.BadRequest.FieldViolation.field",
+        ])
+        .compile_fds(descriptors)
 }

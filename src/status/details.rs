@@ -10,6 +10,23 @@
 //! status itself, so its `code` and `message` always agree with `grpc-status` and
 //! `grpc-message`.
 //!
+//! ```
+//! use std::time::Duration;
+//! use h2grpc::status::details::{BadRequest, ErrorDetail, RetryInfo};
+//! use h2grpc::{Code, Status};
+//!
+//! let status = Status::with_details(
+//!     Code::InvalidArgument,
+//!     "the name is empty",
+//!     [BadRequest::with_violation("name", "must not be empty").into()],
+//! )
+//! .with_detail(RetryInfo::with_delay(Duration::from_secs(1)));
+//!
+//! let bad = status.detail::<BadRequest>().unwrap();
+//! assert_eq!(bad.field_violations[0].field, "name");
+//! assert!(matches!(status.details()[1], ErrorDetail::RetryInfo(_)));
+//! ```
+//!
 //! # Receiving
 //!
 //! grpc-go's rule (`internal/status.NewWithProto`), which a client applies to the trailers:
