@@ -3,6 +3,10 @@
 //! serves (`src/health.rs`, `src/reflection.rs`), and over `proto/demo.proto`, for this
 //! package's integration tests only (`tests/common` includes `$OUT_DIR/demo.rs`; the
 //! library includes no demo message).
+//!
+//! It also compiles `proto/google/rpc/{status,error_details}.proto` (messages only, with
+//! `google.protobuf.Any`/`Duration` from prost-types) into `$OUT_DIR/google.rpc.rs`, which
+//! the library includes for the rich error details of `status::details`.
 
 #[path = "src/codegen.rs"]
 #[allow(dead_code)]
@@ -20,5 +24,22 @@ fn main() -> std::io::Result<()> {
         ["proto"],
     )
     .map_err(|e| std::io::Error::other(e.to_string()))?;
-    codegen::compile_fds(descriptors)
+    codegen::compile_fds(descriptors)?;
+    compile_error_details()
+}
+
+/// `google.rpc.Status` and the standard error details, as plain prost messages.
+fn compile_error_details() -> std::io::Result<()> {
+    let descriptors = protox::compile(
+        ["google/rpc/status.proto", "google/rpc/error_details.proto"],
+        ["proto"],
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    prost_build::Config::new()
+        // These comments hold JSON examples that rustdoc would run as Rust doctests.
+        .disable_comments([
+            ".google.rpc.ErrorInfo",
+            ".google.rpc.BadRequest.FieldViolation.field",
+        ])
+        .compile_fds(descriptors)
 }

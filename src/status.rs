@@ -1,6 +1,9 @@
 //! `Code` and `Status`: the outcome of every call, its wire form (`grpc-status`,
 //! `grpc-message`, `grpc-status-details-bin`) and every mapping table into it
-//! (HTTP `:status`, h2 `RST_STREAM` reasons, h2 and I/O errors).
+//! (HTTP `:status`, h2 `RST_STREAM` reasons, h2 and I/O errors). The rich error details
+//! (`google.rpc.Status`) are in [`details`].
+
+pub mod details;
 
 use std::fmt;
 
@@ -10,6 +13,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
 use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::metadata::{self, Metadata};
+use details::{Detail, ErrorDetail};
 
 /// The 17 status codes of gRPC (`doc/statuscodes.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -292,12 +296,57 @@ impl Status {
     pub fn message(&self) -> &str {
         &self.message
     }
-    /// The binary details (`grpc-status-details-bin`, usually a `google.rpc.Status`).
-    pub fn details(&self) -> &[u8] {
+    /// A status with a code, a message and rich error details, sent as a
+    /// `google.rpc.Status` (`grpc-status-details-bin`) with the same code and message.
+    pub fn with_details(
+        code: Code,
+        message: impl Into<String>,
+        details: impl IntoIterator<Item = ErrorDetail>,
+    ) -> Status {
+        let status = Status::new(code, message);
+        let anys = details.into_iter().map(|d| d.to_any()).collect();
+        let bytes = details::encode_rpc_status(code.as_i32(), &status.message, anys);
+        status.with_details_bytes(bytes)
+    }
+
+    /// Add one rich error detail (after those already attached).
+    pub fn with_detail(self, detail: impl Into<ErrorDetail>) -> Status {
+        let mut anys = details::decode_anys(self.details_bytes());
+        anys.push(detail.into().to_any());
+        let bytes = details::encode_rpc_status(self.code.as_i32(), &self.message, anys);
+        self.with_details_bytes(bytes)
+    }
+
+    /// The rich error details, typed (see [`details`] for how a received
+    /// `google.rpc.Status` is checked); empty when there are none.
+    pub fn details(&self) -> Vec<ErrorDetail> {
+        details::decode_details(self.details_bytes())
+    }
+
+    /// The first detail of type `T`, e.g. `status.detail::<BadRequest>()`.
+    pub fn detail<T: Detail>(&self) -> Option<T> {
+        self.details().into_iter().find_map(T::from_detail)
+    }
+
+    /// The whole `google.rpc.Status` of the details, when there are details and they are one.
+    pub fn rpc_status(&self) -> Option<details::rpc::Status> {
+        use prost::Message;
+        let bytes = self.details_bytes();
+        (!bytes.is_empty())
+            .then(|| details::rpc::Status::decode(bytes).ok())
+            .flatten()
+    }
+
+    /// The binary details (`grpc-status-details-bin` without its base64), normally a
+    /// `google.rpc.Status`.
+    pub fn details_bytes(&self) -> &[u8] {
         self.extra.as_ref().map_or(&[], |e| &e.details)
     }
-    /// Attach binary details.
-    pub fn with_details(mut self, details: impl Into<Bytes>) -> Status {
+
+    /// Attach binary details, replacing any. Bytes that decode as a `google.rpc.Status` are
+    /// sent with its code and message set to this status' own; other bytes are sent as they
+    /// are (a gRPC peer ignores them).
+    pub fn with_details_bytes(mut self, details: impl Into<Bytes>) -> Status {
         self.extra.get_or_insert_default().details = details.into();
         self
     }
@@ -323,8 +372,10 @@ impl Status {
                 headers.insert(GRPC_MESSAGE, v);
             }
         }
-        if !self.details().is_empty() {
-            headers.insert(GRPC_STATUS_DETAILS, metadata::encode_bin(self.details()));
+        let bytes = self.details_bytes();
+        if !bytes.is_empty() {
+            let agreed = details::agree(bytes, self.code.as_i32(), &self.message);
+            headers.insert(GRPC_STATUS_DETAILS, metadata::encode_bin(&agreed));
         }
     }
 
@@ -357,11 +408,11 @@ impl Status {
             .get(GRPC_MESSAGE)
             .map(|v| decode_message(v.as_bytes()))
             .unwrap_or_default();
-        let details = headers
-            .get(GRPC_STATUS_DETAILS)
-            .and_then(|v| metadata::decode_bin(v.as_bytes()).ok())
-            .map(Bytes::from)
-            .unwrap_or_default();
+        let mut values = headers.get_all(GRPC_STATUS_DETAILS).iter();
+        let (code, message, details) = match (values.next(), values.next()) {
+            (Some(value), None) => details::reconcile(code, message, value.as_bytes()),
+            _ => (code, message, Bytes::new()),
+        };
         Some(Status {
             code,
             message,
@@ -416,7 +467,7 @@ impl fmt::Debug for Status {
         if !self.message.is_empty() {
             d.field("message", &self.message);
         }
-        if !self.details().is_empty() {
+        if !self.details_bytes().is_empty() {
             d.field("details", &self.details());
         }
         if !self.metadata().is_empty() {
@@ -559,8 +610,8 @@ mod tests {
 
     #[test]
     fn status_round_trips_through_trailers() {
-        let mut status =
-            Status::new(Code::NotFound, "no such thing: ☺ 100%").with_details(&b"\x00\x01\xff"[..]);
+        let mut status = Status::new(Code::NotFound, "no such thing: ☺ 100%")
+            .with_details_bytes(&b"\x00\x01\xff"[..]);
         status.metadata_mut().insert("x-extra", "yes").unwrap();
         let trailers = status.clone().into_trailers();
         assert_eq!(trailers.get("grpc-status").unwrap(), "5");
@@ -571,8 +622,132 @@ mod tests {
         let back = Status::from_headers(trailers).unwrap();
         assert_eq!(back.code(), Code::NotFound);
         assert_eq!(back.message(), status.message());
-        assert_eq!(back.details(), b"\x00\x01\xff");
+        // Bytes that are no google.rpc.Status are dropped on receipt (grpc-go's rule).
+        assert_eq!(back.details_bytes(), b"");
         assert_eq!(back.metadata().get("x-extra"), Some("yes"));
         assert!(Status::from_headers(HeaderMap::new()).is_none());
+    }
+
+    fn trailers_with_details(code: &str, message: &str, details: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(GRPC_STATUS, HeaderValue::from_str(code).unwrap());
+        headers.insert(GRPC_MESSAGE, HeaderValue::from_str(message).unwrap());
+        headers.append(GRPC_STATUS_DETAILS, metadata::encode_bin(details));
+        headers
+    }
+
+    fn rpc_status_bytes(code: i32, message: &str, details: Vec<ErrorDetail>) -> Vec<u8> {
+        details::encode_rpc_status(code, message, details.iter().map(|d| d.to_any()).collect())
+            .to_vec()
+    }
+
+    #[test]
+    fn details_round_trip_through_trailers_typed() {
+        use details::{BadRequest, ErrorInfo, RetryInfo};
+        let status = Status::with_details(
+            Code::InvalidArgument,
+            "bad name ☺",
+            [
+                BadRequest::with_violation("name", "empty").into(),
+                ErrorInfo::with_reason("EMPTY_NAME", "example.com").into(),
+            ],
+        )
+        .with_detail(RetryInfo::with_delay(std::time::Duration::from_secs(3)));
+        let back = Status::from_headers(status.clone().into_trailers()).unwrap();
+        assert_eq!(back.code(), Code::InvalidArgument);
+        assert_eq!(back.message(), "bad name ☺");
+        assert_eq!(back.details(), status.details());
+        assert_eq!(back.details().len(), 3);
+        assert_eq!(
+            back.detail::<BadRequest>().unwrap().field_violations[0].field,
+            "name"
+        );
+        assert_eq!(
+            back.detail::<RetryInfo>().unwrap().delay(),
+            Some(std::time::Duration::from_secs(3))
+        );
+        assert!(back.detail::<details::Help>().is_none());
+        let rpc = back.rpc_status().unwrap();
+        assert_eq!((rpc.code, rpc.message.as_str()), (3, "bad name ☺"));
+    }
+
+    #[test]
+    fn sent_details_take_the_status_code_and_message() {
+        let foreign = rpc_status_bytes(5, "other", vec![details::Help::with_link("d", "u").into()]);
+        let status = Status::new(Code::Aborted, "mine").with_details_bytes(foreign);
+        let mut headers = HeaderMap::new();
+        status.write_headers(&mut headers);
+        let sent = metadata::decode_bin(headers[GRPC_STATUS_DETAILS].as_bytes()).unwrap();
+        let rpc = <details::rpc::Status as prost::Message>::decode(sent.as_slice()).unwrap();
+        assert_eq!((rpc.code, rpc.message.as_str()), (10, "mine"));
+        assert_eq!(rpc.details.len(), 1);
+    }
+
+    #[test]
+    fn received_details_with_another_code_are_internal() {
+        let bytes = rpc_status_bytes(
+            5,
+            "not found",
+            vec![details::Help::with_link("d", "u").into()],
+        );
+        let status = Status::from_headers(trailers_with_details("3", "bad", &bytes)).unwrap();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            status
+                .message()
+                .starts_with("grpc-status-details-bin mismatch: grpc-status=3"),
+            "{}",
+            status.message()
+        );
+        assert!(status.details().is_empty());
+    }
+
+    #[test]
+    fn received_details_give_their_message_when_codes_agree() {
+        let bytes = rpc_status_bytes(3, "from details", vec![]);
+        let status =
+            Status::from_headers(trailers_with_details("3", "from header", &bytes)).unwrap();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "from details");
+    }
+
+    #[test]
+    fn malformed_details_never_fail_the_status_silently() {
+        // Not a google.rpc.Status: ignored, the header code and message stay.
+        let status =
+            Status::from_headers(trailers_with_details("9", "precondition", b"\xff\xff\x01"))
+                .unwrap();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "precondition");
+        assert!(status.details().is_empty());
+        assert!(status.details_bytes().is_empty());
+
+        // Not base64: INTERNAL naming the header.
+        let mut headers = trailers_with_details("9", "precondition", b"");
+        headers.insert(
+            GRPC_STATUS_DETAILS,
+            HeaderValue::from_static("!!not base64!!"),
+        );
+        let status = Status::from_headers(headers).unwrap();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(
+            status
+                .message()
+                .starts_with("malformed grpc-status-details-bin"),
+            "{}",
+            status.message()
+        );
+
+        // Two values: neither is used.
+        let bytes = rpc_status_bytes(
+            9,
+            "precondition",
+            vec![details::Help::with_link("d", "u").into()],
+        );
+        let mut headers = trailers_with_details("9", "precondition", &bytes);
+        headers.append(GRPC_STATUS_DETAILS, metadata::encode_bin(&bytes));
+        let status = Status::from_headers(headers).unwrap();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.details().is_empty());
     }
 }
