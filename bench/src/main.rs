@@ -48,10 +48,11 @@ struct Args {
     /// Open loop: calls started per second, over all connections.
     #[arg(long)]
     rate: Option<f64>,
-    /// Request payload in bytes (demo: request_data; test: the payload body, and the
-    /// response size asked for).
-    #[arg(long, default_value_t = 0)]
-    payload: usize,
+    /// Request payload in bytes (demo: request_data, by default the official client's
+    /// "called by Python client", as in shared/peers/demo-request.grpc; test: the payload
+    /// body and the response size asked for, by default 0).
+    #[arg(long)]
+    payload: Option<usize>,
     /// Requests per client-streaming or bidi call, responses per server-streaming call on
     /// the test service; 0 (client-stream, bidi): one call for the whole run.
     #[arg(long, default_value_t = 100)]

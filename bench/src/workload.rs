@@ -9,6 +9,10 @@ use h2grpc::prost::{DecodeError, Message};
 use h2grpc_demo::pb as demo;
 use h2grpc_interop::pb as testing;
 
+/// The `request_data` of the official Python client (and of tonic-demo-client and the h2load
+/// request file), so that every load generator sends the same 27-byte request.
+const OFFICIAL_REQUEST_DATA: &str = "called by Python client";
+
 /// The four call kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -133,8 +137,9 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The workload of `kind` on `service`, requests of `payload` bytes.
-    pub fn new(service: Service, kind: Kind, payload: usize, messages: u64) -> Workload {
+    /// The workload of `kind` on `service`, requests of `payload` bytes (demo, by default:
+    /// the official client's request).
+    pub fn new(service: Service, kind: Kind, payload: Option<usize>, messages: u64) -> Workload {
         let path = match (service, kind) {
             (Service::Demo, Kind::Unary) => "/demo.GRPCDemo/SimpleMethod",
             (Service::Demo, Kind::ClientStream) => "/demo.GRPCDemo/ClientStreamingMethod",
@@ -145,12 +150,15 @@ impl Workload {
             (Service::Test, Kind::ServerStream) => "/grpc.testing.TestService/StreamingOutputCall",
             (Service::Test, Kind::Bidi) => "/grpc.testing.TestService/FullDuplexCall",
         };
+        let request_data =
+            payload.map_or_else(|| OFFICIAL_REQUEST_DATA.to_string(), |n| "x".repeat(n));
+        let payload = payload.unwrap_or(0);
         let size = i32::try_from(payload).unwrap_or(i32::MAX);
         let body = vec![0u8; payload];
         let bytes = match (service, kind) {
             (Service::Demo, _) => demo::Request {
                 client_id: 1,
-                request_data: "x".repeat(payload),
+                request_data,
             }
             .encode_to_vec(),
             (Service::Test, Kind::Unary) => testing::SimpleRequest {
@@ -214,11 +222,20 @@ mod tests {
 
     #[test]
     fn encoded_message_round_trips_through_prost() {
-        let work = Workload::new(Service::Demo, Kind::Unary, 10, 1);
+        let work = Workload::new(Service::Demo, Kind::Unary, Some(10), 1);
         let wire = work.request.encode_to_vec();
         let back = demo::Request::decode(wire.as_slice()).expect("valid");
         assert_eq!(back.request_data, "x".repeat(10));
         assert_eq!(back.client_id, 1);
+    }
+
+    #[test]
+    fn default_demo_request_is_the_official_clients() {
+        // shared/peers/demo-request.grpc: a 5-byte prefix and these 27 bytes.
+        let work = Workload::new(Service::Demo, Kind::Unary, None, 1);
+        let mut expected = vec![0x08, 0x01, 0x12, 23];
+        expected.extend_from_slice(b"called by Python client");
+        assert_eq!(work.request.0.as_ref(), expected.as_slice());
     }
 
     #[test]
@@ -237,7 +254,7 @@ mod tests {
 
     #[test]
     fn server_stream_request_asks_for_messages_responses() {
-        let work = Workload::new(Service::Test, Kind::ServerStream, 64, 7);
+        let work = Workload::new(Service::Test, Kind::ServerStream, Some(64), 7);
         let req =
             testing::StreamingOutputCallRequest::decode(work.request.0.as_ref()).expect("valid");
         assert_eq!(req.response_parameters.len(), 7);
