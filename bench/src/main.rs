@@ -57,6 +57,10 @@ struct Args {
     /// the test service; 0 (client-stream, bidi): one call for the whole run.
     #[arg(long, default_value_t = 100)]
     messages: u64,
+    /// Seconds between two requests of a client-streaming or bidi call (with --messages 0:
+    /// streams held open and nearly idle, to count what open streams cost a server).
+    #[arg(long, default_value_t = 0.0)]
+    message_interval: f64,
     /// Worker threads, each a current-thread runtime with its share of the connections.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -106,7 +110,8 @@ fn config(args: &Args) -> Result<(Config, Workload), String> {
         threads: args.threads.max(1),
         progress: !args.quiet,
     };
-    let work = Workload::new(args.service, args.kind, args.payload, args.messages);
+    let mut work = Workload::new(args.service, args.kind, args.payload, args.messages);
+    work.interval = seconds("message-interval", args.message_interval)?;
     Ok((config, work))
 }
 

@@ -400,28 +400,42 @@ async fn call_loop(
 }
 
 /// The request messages of a streaming call: `work.messages` of them, or (0) until the run
-/// stops; each one counted as it is handed to the channel.
+/// stops, `work.interval` apart; each one counted as it is handed to the channel.
 fn requests(
     work: &Workload,
     shared: &Arc<Shared>,
 ) -> impl futures_util::Stream<Item = Encoded> + use<> {
     let request = work.request.clone();
-    let len = request.0.len() as u64;
+    let interval = work.interval;
     let unlimited = work.messages == 0;
-    let mut left = work.messages;
+    let left = work.messages;
     let shared = shared.clone();
-    stream::poll_fn(move |_| {
-        if unlimited {
-            if shared.stop.load(Ordering::Relaxed) {
-                return std::task::Poll::Ready(None);
+    stream::unfold((left, true), move |(left, first)| {
+        let (request, shared) = (request.clone(), shared.clone());
+        async move {
+            if !first && !interval.is_zero() {
+                // Hold the stream open, but wake up for the end of the run.
+                let until = tokio::time::Instant::now() + interval;
+                while tokio::time::Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep_until(
+                        until.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+                    )
+                    .await;
+                }
             }
-        } else if left == 0 {
-            return std::task::Poll::Ready(None);
-        } else {
-            left -= 1;
+            let left = if unlimited {
+                if shared.stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                left
+            } else if left == 0 {
+                return None;
+            } else {
+                left - 1
+            };
+            shared.sent(1, request.0.len() as u64);
+            Some((request, (left, false)))
         }
-        shared.sent(1, len);
-        std::task::Poll::Ready(Some(request.clone()))
     })
 }
 

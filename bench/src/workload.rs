@@ -134,6 +134,8 @@ pub struct Workload {
     pub request: Encoded,
     /// Requests per client-streaming or bidi call; 0: until the run ends.
     pub messages: u64,
+    /// Pause between two requests of a streaming call.
+    pub interval: std::time::Duration,
 }
 
 impl Workload {
@@ -212,6 +214,7 @@ impl Workload {
             path: PathAndQuery::from_static(path),
             request: Encoded(Bytes::from(bytes)),
             messages,
+            interval: std::time::Duration::ZERO,
         }
     }
 }

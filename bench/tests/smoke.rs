@@ -277,3 +277,33 @@ fn an_unreachable_server_fails_the_run_with_a_message() {
     assert!(!done.success(), "{}", done.dump());
     assert!(done.stderr.contains("cannot connect"), "{}", done.dump());
 }
+
+#[test]
+fn message_interval_spaces_the_requests_of_a_stream() {
+    let (_runtime, addr) = start_server();
+    let (report, _) = bench(
+        addr,
+        &[
+            "--kind",
+            "client-stream",
+            "--messages",
+            "3",
+            "--message-interval",
+            "0.2",
+            "--total",
+            "2",
+            "--concurrency",
+            "2",
+            "--warmup",
+            "0",
+            "--quiet",
+        ],
+    );
+    assert_figures(&report, "client-stream");
+    assert_eq!(number(&report, "calls"), 2.0, "{report}");
+    // Three requests 0.2 s apart: no call can end sooner than 0.4 s after it began.
+    assert!(
+        report["latency_us"]["p50"].as_f64().unwrap_or(0.0) >= 400_000.0,
+        "{report}"
+    );
+}
