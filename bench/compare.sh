@@ -7,7 +7,8 @@
 #
 # Needs: h2load (Debian nghttp2-client), valgrind (instructions per call), taskset, python3.
 # The reference peers are built from ../shared/peers (PEERS_DIR) into PEERS_TARGET, a target
-# dir outside the repository (default: $TMPDIR/h2grpc-peers-target).
+# dir outside the repository (default: $TMPDIR/h2grpc-peers-target); PEERS_BIN=DIR uses peer
+# binaries already built from those sources instead.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,16 +36,22 @@ if [ "$instr" = 1 ] && ! command -v valgrind >/dev/null; then
 fi
 [ -d "$peers/tonic-demo" ] && [ -d "$peers/bare-h2" ] || { echo "compare.sh: no reference peers in $peers (set PEERS_DIR)" >&2; exit 1; }
 
-echo "== building (release): ours into $target, the peers into $peers_target" >&2
+echo "== building (release): ours into $target" >&2
 cargo build --release --quiet -p h2grpc-demo -p h2grpc-interop -p h2grpc-bench --bins
-cargo build --release --quiet --manifest-path "$peers/tonic-demo/Cargo.toml" --target-dir "$peers_target"
-cargo build --release --quiet --manifest-path "$peers/bare-h2/Cargo.toml" --target-dir "$peers_target"
+if [ -n "${PEERS_BIN:-}" ]; then
+  peers_bin="$PEERS_BIN"
+else
+  echo "== building the peers into $peers_target" >&2
+  cargo build --release --quiet --manifest-path "$peers/tonic-demo/Cargo.toml" --target-dir "$peers_target"
+  cargo build --release --quiet --manifest-path "$peers/bare-h2/Cargo.toml" --target-dir "$peers_target"
+  peers_bin="$peers_target/release"
+fi
 bench="$target/release/h2grpc-bench"
 ours_cmd="$target/release/demo-server --quiet --grace-secs 1"
 interop_cmd="$target/release/interop-server --host 127.0.0.1"
-tonic_cmd="$peers_target/release/tonic-demo-server --quiet"
-bare_cmd="$peers_target/release/bare-h2-server --inline"
-tonic_client="$peers_target/release/tonic-demo-client"
+tonic_cmd="$peers_bin/tonic-demo-server --quiet"
+bare_cmd="$peers_bin/bare-h2-server --inline"
+tonic_client="$peers_bin/tonic-demo-client"
 
 # Two cores or more: server on the first, load on the second.
 if [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); load_cpu=(taskset -c 1); pinning="server taskset -c 0, load taskset -c 1"
