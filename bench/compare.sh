@@ -4,6 +4,7 @@
 # medians over the rounds, ratios. Writes BENCHMARKS.md at the repository root.
 #
 #   bench/compare.sh [--rounds N] [--duration SECS] [--quick] [--no-instr] [--out FILE]
+#   bench/compare.sh --results FILE   # only tabulate values saved by an earlier run
 #
 # Needs: h2load (Debian nghttp2-client), valgrind (instructions per call), taskset, python3.
 # The reference peers are built from ../shared/peers (PEERS_DIR) into PEERS_TARGET, a target
@@ -16,7 +17,7 @@ cd "$root"
 peers="${PEERS_DIR:-$root/../shared/peers}"
 peers_target="${PEERS_TARGET:-${TMPDIR:-/tmp}/h2grpc-peers-target}"
 target="${CARGO_TARGET_DIR:-$root/target}"
-rounds=3 duration=4 quick=0 instr=1 out="$root/BENCHMARKS.md"
+rounds=3 duration=4 quick=0 instr=1 out="$root/BENCHMARKS.md" saved=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -24,10 +25,24 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; rounds=1; duration=1; shift ;;
     --no-instr) instr=0; shift ;;
     --out) out="$2"; shift 2 ;;
+    --results) saved="$2"; shift 2 ;;
     -h|--help) sed -n 2,10p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+tmp=$(mktemp -d); server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+results="$tmp/results.tsv"; : >"$results"
+instr_out=""
+# Two cores or more: server on the first, load on the second.
+if [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); load_cpu=(taskset -c 1); pinning="server taskset -c 0, load taskset -c 1"
+else server_cpu=(); load_cpu=(); pinning="one core: no pinning"; fi
+h2load_n=$([ "$quick" = 1 ] && echo 20000 || echo 200000)
+if [ -n "$saved" ]; then
+  # Values from an earlier run: the `metric<TAB>server<TAB>value` lines of its output.
+  grep -P '^[^\t]+\t[^\t]+\t[^\t]+$' "$saved" >"$results"
+else
 for tool in h2load taskset python3; do
   command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (apt-get install nghttp2-client util-linux python3)" >&2; exit 1; }
 done
@@ -53,14 +68,7 @@ tonic_cmd="$peers_bin/tonic-demo-server --quiet"
 bare_cmd="$peers_bin/bare-h2-server --inline"
 tonic_client="$peers_bin/tonic-demo-client"
 
-# Two cores or more: server on the first, load on the second.
-if [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); load_cpu=(taskset -c 1); pinning="server taskset -c 0, load taskset -c 1"
-else server_cpu=(); load_cpu=(); pinning="one core: no pinning"; fi
 
-tmp=$(mktemp -d); server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-results="$tmp/results.tsv"; : >"$results"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$results"; echo "   $1 [$2] = $3" >&2; }
@@ -79,9 +87,10 @@ start() {
 }
 stop() { kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 
-gen() { "${load_cpu[@]}" "$bench" --addr "127.0.0.1:$port" --quiet --json --warmup 1 "$@"; }
+# The generator pinned; a run warms up 1 s unless it says otherwise.
+gen() { "${load_cpu[@]}" "$bench" --addr "127.0.0.1:$port" --quiet --json "$@"; }
+w=(--warmup 1)
 
-h2load_n=$([ "$quick" = 1 ] && echo 20000 || echo 200000)
 unary_h2load() {
   local o; o=$("${load_cpu[@]}" h2load -n "$h2load_n" -c 4 -m 64 -t 1 --data="$peers/demo-request.grpc" \
     -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$port/demo.GRPCDemo/SimpleMethod")
@@ -93,19 +102,19 @@ unary_h2load() {
 measure_demo() {
   local who=$1 r
   unary_h2load "$who"
-  r=$(gen --connections 4 --concurrency 64 --duration "$duration")
+  r=$(gen --connections 4 --concurrency 64 --duration "$duration" "${w[@]}")
   [ "$(echo "$r" | json failed_calls)" = 0 ] || echo "h2grpc-bench saw failures on $who: $r" >&2
   record "unary calls/s, h2grpc-bench 4x64" "$who" "$(echo "$r" | json calls_per_s)"
   record "h2grpc-bench client CPU us/call at 4x64" "$who" "$(echo "$r" | json cpu.us_per_call)"
-  r=$(gen --connections 1 --concurrency 1 --duration "$duration")
+  r=$(gen --connections 1 --concurrency 1 --duration "$duration" "${w[@]}")
   record "unary latency 1x1 p50 us" "$who" "$(echo "$r" | json latency_us.p50)"
   record "unary latency 1x1 p99 us" "$who" "$(echo "$r" | json latency_us.p99)"
   if [ "$who" != bare-h2 ]; then
-    r=$(gen --kind client-stream --messages 0 --duration "$duration")
+    r=$(gen --kind client-stream --messages 0 --duration "$duration" "${w[@]}")
     record "client-stream msgs/s, one call, 27 B" "$who" "$(echo "$r" | json sent_messages_per_s)"
-    r=$(gen --kind client-stream --messages 0 --payload 65536 --duration "$duration")
+    r=$(gen --kind client-stream --messages 0 --payload 65536 --duration "$duration" "${w[@]}")
     record "client-stream MB/s, one call, 64 KiB msgs" "$who" "$(echo "$r" | json sent_mb_per_s)"
-    r=$(gen --kind server-stream --concurrency 1 --duration "$duration")
+    r=$(gen --kind server-stream --concurrency 1 --duration "$duration" "${w[@]}")
     record "server-stream msgs/s, demo (5 per call), 1x1" "$who" "$(echo "$r" | json received_messages_per_s)"
     local o; o=$("${load_cpu[@]}" "$tonic_client" --addr "http://127.0.0.1:$port" --bench --conns 4 --inflight 64 --duration "$duration" --warmup 1)
     record "tonic-demo-client calls/s 4x64 (vs h2grpc-bench row)" "$who" "$(echo "$o" | sed -n 's/.*qps=\([0-9.]*\).*/\1/p')"
@@ -122,11 +131,11 @@ measure_demo() {
 # grpc.testing.TestService (ours only: neither peer serves it).
 measure_test() {
   local who=$1 r
-  r=$(gen --service test --kind server-stream --messages 100000 --payload 0 --concurrency 1 --duration "$duration")
+  r=$(gen --service test --kind server-stream --messages 100000 --payload 0 --concurrency 1 --duration "$duration" "${w[@]}")
   record "server-stream msgs/s, one call, tiny msgs (TestService)" "$who" "$(echo "$r" | json received_messages_per_s)"
-  r=$(gen --service test --kind server-stream --messages 2000 --payload 65536 --concurrency 1 --duration "$duration")
+  r=$(gen --service test --kind server-stream --messages 2000 --payload 65536 --concurrency 1 --duration "$duration" "${w[@]}")
   record "server-stream MB/s, 64 KiB msgs (TestService)" "$who" "$(echo "$r" | json received_mb_per_s)"
-  r=$(gen --service test --kind unary --payload 1048576 --concurrency 1 --duration "$duration")
+  r=$(gen --service test --kind unary --payload 1048576 --concurrency 1 --duration "$duration" "${w[@]}")
   record "large unary MB/s, 1 MiB each way (TestService)" "$who" "$(echo "$r" | json mb_per_s)"
 }
 
@@ -138,7 +147,6 @@ for round in $(seq "$rounds"); do
   start ours "$interop_cmd" interop; measure_test ours; stop
 done
 
-instr_out=""
 if [ "$instr" = 1 ]; then
   echo "== instructions per call (callgrind)" >&2
   for s in ours tonic bare-h2; do
@@ -147,6 +155,8 @@ if [ "$instr" = 1 ]; then
     instr_out+="$line"$'\n'
     record "instructions per unary call (callgrind)" "$s" "$(echo "$line" | awk '{print $NF}')"
   done
+fi
+
 fi
 
 table=$(python3 - "$results" <<'EOF'
@@ -172,6 +182,18 @@ for metric, by in rows.items():
     ratio = lambda x, y: f"{x / y:.2f}×" if x is not None and y else "–"
     n = max(len(v) for v in by.values())
     print(f"| {metric} | {fmt(o)} | {fmt(t)} | {fmt(b)} | {ratio(o, t)} | {ratio(o, b)} | {n} |")
+ours_c = rows.get("unary calls/s, h2grpc-bench 4x64", {})
+tonic_c = rows.get("tonic-demo-client calls/s 4x64 (vs h2grpc-bench row)", {})
+both = [w for w in ("ours", "tonic", "bare-h2") if ours_c.get(w) and tonic_c.get(w)]
+if both:
+    print()
+    print("Client against client (unary 4x64, same server, medians):")
+    print()
+    print("| server | h2grpc-bench calls/s | tonic-demo-client calls/s | ours / tonic |")
+    print("|---|---:|---:|---:|")
+    for w in both:
+        o, t = statistics.median(ours_c[w]), statistics.median(tonic_c[w])
+        print(f"| {w} | {fmt(o)} | {fmt(t)} | {o / t:.2f}× |")
 EOF
 )
 echo "$table"
@@ -181,7 +203,8 @@ tonicv=$(awk '/^name = "tonic"$/ {getline; print $3}' "$peers/tonic-demo/Cargo.l
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`bench/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+  if [ -n "$saved" ]; then echo "Tabulated by \`bench/compare.sh --results\` on $(date -u '+%Y-%m-%d %H:%M UTC') from the values of an earlier run (below)."
+  else echo "Written by \`bench/compare.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC')."; fi
   echo
   echo "- Machine: $(nproc) CPU(s), $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(uname -sr), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM."
   echo "- Versions: $(rustc --version), h2 $h2v (ours), tonic $tonicv (peer), $(h2load --version 2>/dev/null | head -1)."
