@@ -15,15 +15,26 @@
 //!
 //! For service `Greeter` in package `hello` this gives `hello::greeter_server::{Greeter,
 //! GreeterServer, SERVICE_NAME}` and `hello::greeter_client::GreeterClient`.
+//!
+//! Each package's module also gets `FILE_DESCRIPTOR_SET: &[u8]`: the encoded
+//! `google.protobuf.FileDescriptorSet` of the package's files and every file they import,
+//! without source info, which server reflection serves
+//! (`h2grpc::reflection::ReflectionService::builder().register_encoded_file_descriptor_set(..)`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::Path;
+
+use prost::Message;
+use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
 /// Writes the server and client code for each service. Register it with
 /// `prost_build::Config::service_generator`, or let [`compile_protos`] do it.
 #[derive(Debug, Clone)]
 pub struct ServiceGenerator {
     runtime: String,
+    /// The compiled files by name, for each package's `FILE_DESCRIPTOR_SET`.
+    files: BTreeMap<String, FileDescriptorProto>,
 }
 
 impl Default for ServiceGenerator {
@@ -37,7 +48,48 @@ impl ServiceGenerator {
     pub fn new() -> ServiceGenerator {
         ServiceGenerator {
             runtime: "::h2grpc".to_owned(),
+            files: BTreeMap::new(),
         }
+    }
+
+    /// Embed, in each package's module, `FILE_DESCRIPTOR_SET`: the package's files of
+    /// `descriptors` with all they import (see the module docs). [`compile_protos`] and
+    /// [`compile_fds`] do this; without it no constant is written.
+    pub fn file_descriptor_set(mut self, descriptors: &FileDescriptorSet) -> ServiceGenerator {
+        for file in &descriptors.file {
+            let mut file = file.clone();
+            file.source_code_info = None;
+            self.files.insert(file.name().to_owned(), file);
+        }
+        self
+    }
+
+    /// The encoded set of `package`'s files and their imports, each import before the
+    /// files importing it; `None` when no file of `package` is known.
+    fn package_descriptor_set(&self, package: &str) -> Option<Vec<u8>> {
+        fn visit<'a>(
+            files: &'a BTreeMap<String, FileDescriptorProto>,
+            name: &'a str,
+            seen: &mut BTreeSet<&'a str>,
+            out: &mut Vec<FileDescriptorProto>,
+        ) {
+            let Some(file) = files.get(name) else { return };
+            if !seen.insert(name) {
+                return;
+            }
+            for dependency in &file.dependency {
+                visit(files, dependency, seen, out);
+            }
+            out.push(file.clone());
+        }
+        let mut seen = BTreeSet::new();
+        let mut set = FileDescriptorSet::default();
+        for (name, file) in &self.files {
+            if file.package() == package {
+                visit(&self.files, name, &mut seen, &mut set.file);
+            }
+        }
+        (!set.file.is_empty()).then(|| set.encode_to_vec())
     }
 
     /// Refer to the runtime by another path (when the crate is renamed in `Cargo.toml`).
@@ -74,7 +126,27 @@ pub fn compile_protos(
     }
     let descriptors =
         protox::compile(protos, includes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    config().compile_fds(descriptors)
+    compile_fds(descriptors)
+}
+
+/// Generate code for already compiled `descriptors` (with our generator and each package's
+/// `FILE_DESCRIPTOR_SET`) into `OUT_DIR`.
+pub fn compile_fds(descriptors: FileDescriptorSet) -> std::io::Result<()> {
+    config_for(ServiceGenerator::new().file_descriptor_set(&descriptors)).compile_fds(descriptors)
+}
+
+/// `bytes` as a Rust byte string literal, split over lines.
+fn byte_string_literal(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3 + 16);
+    out.push_str("b\"");
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 32 == 0 {
+            out.push_str("\\\n");
+        }
+        let _ = write!(out, "\\x{b:02x}");
+    }
+    out.push('"');
+    out
 }
 
 /// `GrpcDemo` -> `grpc_demo`.
@@ -107,6 +179,22 @@ fn type_path(path: &str) -> String {
 }
 
 impl prost_build::ServiceGenerator for ServiceGenerator {
+    fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        let Some(encoded) = self.package_descriptor_set(package) else {
+            return;
+        };
+        let _ = writeln!(
+            buf,
+            "/// The encoded `google.protobuf.FileDescriptorSet` of package `{package}`'s files and\n\
+             /// all they import (for server reflection)."
+        );
+        let _ = writeln!(
+            buf,
+            "pub const FILE_DESCRIPTOR_SET: &[u8] = {};",
+            byte_string_literal(&encoded)
+        );
+    }
+
     fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
         let rt = &self.runtime;
         let full_name = if service.package.is_empty() {
@@ -329,9 +417,12 @@ mod tests {
         )
         .unwrap();
         let descriptors = protox::compile([dir.join("hello.proto")], [&dir]).unwrap();
+        let generator = ServiceGenerator::new()
+            .runtime_path("::my_grpc")
+            .file_descriptor_set(&descriptors);
         prost_build::Config::new()
             .out_dir(&dir)
-            .service_generator(Box::new(ServiceGenerator::new().runtime_path("::my_grpc")))
+            .service_generator(Box::new(generator))
             .compile_fds(descriptors)
             .unwrap();
         let code = std::fs::read_to_string(dir.join("hello.v1.rs")).unwrap();
@@ -349,10 +440,49 @@ mod tests {
             "pub struct HelloServiceClient",
             "\"/hello.v1.HelloService/Say\"",
             "::my_grpc::IntoStreamingRequest<Message = super::Ping>",
+            "pub const FILE_DESCRIPTOR_SET: &[u8] = b\"\\x",
         ] {
             assert!(code.contains(expected), "missing {expected:?} in:\n{code}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_package_set_holds_its_files_after_their_imports_without_source_info() {
+        let dir = std::env::temp_dir().join(format!("h2grpc-codegen-fds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("base.proto"),
+            "syntax = \"proto3\"; package base; message Id { string id = 1; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("other.proto"),
+            "syntax = \"proto3\"; package other; message Unused { int32 x = 1; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("app.proto"),
+            "syntax = \"proto3\"; package app; import \"base.proto\";\n\
+             // Commented.\n\
+             service App { rpc Get(base.Id) returns (base.Id); }\n",
+        )
+        .unwrap();
+        let descriptors =
+            protox::compile([dir.join("app.proto"), dir.join("other.proto")], [&dir]).unwrap();
+        let generator = ServiceGenerator::new().file_descriptor_set(&descriptors);
+        let set = generator.package_descriptor_set("app").unwrap();
+        let set = FileDescriptorSet::decode(set.as_slice()).unwrap();
+        let names: Vec<&str> = set.file.iter().map(|f| f.name()).collect();
+        assert_eq!(names, ["base.proto", "app.proto"]);
+        assert!(set.file.iter().all(|f| f.source_code_info.is_none()));
+        assert!(generator.package_descriptor_set("nowhere").is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn byte_string_literals_escape_every_byte() {
+        assert_eq!(byte_string_literal(b"\n\x00A"), "b\"\\x0a\\x00\\x41\"");
     }
 
     #[test]

@@ -373,6 +373,18 @@ impl Sender {
         self.stream.send_data(self.batch.take(), end_stream)
     }
 
+    /// Send what is queued as the peer's window admits (END_STREAM with it when
+    /// `end_stream`); an error when the stream was reset or the connection is gone.
+    pub(crate) async fn send_queued(&mut self, end_stream: bool) -> Result<(), Status> {
+        let data = self.batch.take();
+        send_windowed(&mut self.stream, data, end_stream).await
+    }
+
+    /// Whether the peer reset the stream (or the connection is gone).
+    pub(crate) fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.stream.poll_reset(cx).map(|_| ())
+    }
+
     /// End the stream with `trailers`.
     pub(crate) fn send_trailers(&mut self, trailers: HeaderMap) {
         let _ = self.stream.send_trailers(trailers);

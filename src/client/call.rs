@@ -5,6 +5,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 use super::Channel;
 use super::interceptor::Outgoing;
+use super::replay::{Replay, Writer};
 use super::retry::{self, Pushback, RetryThrottle};
 use super::service_config::{CallPolicy, HedgingPolicy, RetryPolicy};
 use crate::compression::{Compression, Encoding};
@@ -87,6 +89,25 @@ impl Channel {
         let options = self.options(&path, timeout, wait_for_ready);
         let deadline = options.deadline();
         let _in_flight = self.call_started();
+        if options.policy.is_some() {
+            let result = within(deadline, async {
+                let (headers, mut responses, _writer) = self
+                    .open_replayed::<_, Resp, _>(
+                        path.clone(),
+                        &metadata,
+                        compression,
+                        requests,
+                        &options,
+                    )
+                    .await?;
+                self.saw_headers(&path, &headers);
+                // The writer goes on sending while the answer is read.
+                single_response(headers, &mut responses).await
+            })
+            .await;
+            self.saw_end(&path, &result);
+            return result;
+        }
         let result = within(deadline, async {
             let (response, sender) = self
                 .start_streaming(path.clone(), &metadata, compression, &options)
@@ -173,6 +194,24 @@ impl Channel {
         let deadline = options.deadline();
         let in_flight = self.call_started();
         let opened = within(deadline, async {
+            if options.policy.is_some() {
+                let (headers, responses, writer) = self
+                    .open_replayed::<_, Resp, _>(
+                        path.clone(),
+                        &metadata,
+                        compression,
+                        requests,
+                        &options,
+                    )
+                    .await?;
+                // The committed attempt's writer lives as long as the response stream.
+                let (guard, stop) = oneshot::channel::<()>();
+                tokio::spawn(async move {
+                    let _writer = writer;
+                    let _ = stop.await;
+                });
+                return Ok((headers, (responses, guard)));
+            }
             let (response, sender) = self
                 .start_streaming(path.clone(), &metadata, compression, &options)
                 .await?;
@@ -397,7 +436,8 @@ impl Channel {
     }
 
     /// Encode a call's one request message (compressed if negotiated) and send the call,
-    /// retried or hedged by the method's policy; the response headers and stream.
+    /// retried or hedged by the method's policy (if the message fits the retry buffer);
+    /// the response headers and stream.
     async fn open_with_message<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         path: PathAndQuery,
@@ -421,12 +461,144 @@ impl Channel {
             body,
             options,
         };
-        let response = match options.policy {
-            Some(CallPolicy::Hedging(policy)) => self.hedged(&attempt, policy).await?,
-            Some(CallPolicy::Retry(policy)) => self.retried(&attempt, Some(policy)).await?,
-            None => self.retried(&attempt, None).await?,
-        };
+        // A message too big for the retry buffer is sent once: the call commits at once.
+        let settings = &self.inner.settings;
+        let held = options.policy.and_then(|_| {
+            let held = settings
+                .retry_buffer
+                .hold(attempt.body.len(), settings.per_rpc_buffer_limit);
+            if held.is_none() {
+                tracing::debug!(
+                    len = attempt.body.len(),
+                    "request message outgrows the retry buffer; no retries"
+                );
+            }
+            held
+        });
+        let policy = options.policy.filter(|_| held.is_some());
+        let response = self.attempts(&attempt, policy).await?;
+        drop(held);
         self.read_head(response, options.max_receive)
+    }
+
+    /// Send the call, retried or hedged by `policy`, up to the response headers.
+    async fn attempts<A: Attempts>(
+        &self,
+        attempts: &A,
+        policy: Option<&CallPolicy>,
+    ) -> Result<http::Response<h2::RecvStream>, Status> {
+        match policy {
+            Some(CallPolicy::Hedging(policy)) => self.hedged(attempts, policy).await,
+            Some(CallPolicy::Retry(policy)) => self.retried(attempts, Some(policy)).await,
+            None => self.retried(attempts, None).await,
+        }
+    }
+
+    /// Open a client- or bidi-streaming call under a retry or hedging policy: its
+    /// messages are held in a replay buffer that every attempt sends from the first
+    /// (within the buffer limits, past which the call commits). The response headers,
+    /// the response stream, and the writer of the committed attempt (which goes on
+    /// sending the rest of the messages; dropping it stops them).
+    async fn open_replayed<Req, Resp, S>(
+        &self,
+        path: PathAndQuery,
+        metadata: &Metadata,
+        compression: Compression,
+        requests: S,
+        options: &CallOptions<'_>,
+    ) -> Result<(Metadata, Streaming<Resp>, Writer), Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+        S: Stream<Item = Req> + Send + 'static,
+    {
+        let head = self.request_head(options, compression.encoding);
+        let encoder = Encoder::new(options.max_send, head.encoding, compression);
+        let encoding = encoder.clone();
+        // Each message is encoded once, as the first attempt to need it pulls it.
+        let encoded = requests.map(move |message| encoding.encode(&message));
+        let settings = &self.inner.settings;
+        let replay = Replay::new(
+            Box::pin(encoded),
+            settings.per_rpc_buffer_limit,
+            settings.retry_buffer.clone(),
+        );
+        let streamed = Streamed {
+            path,
+            metadata,
+            head,
+            encoder,
+            options,
+            replay,
+            winner: Mutex::new(None),
+        };
+        let response = self.attempts(&streamed, options.policy).await?;
+        let writer = streamed
+            .winner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| Status::internal("committed attempt without its writer"))?;
+        let (headers, responses) = self.read_head(response, options.max_receive)?;
+        Ok((headers, responses, writer))
+    }
+
+    /// One attempt of a streaming call: open the stream and start its writer on the
+    /// replay buffer, then wait for the response headers, which commit the call to it.
+    /// A stream refused unprocessed is opened again, as in [`Channel::attempt`], while
+    /// the buffer still holds every message.
+    async fn streamed_attempt(&self, call: &Streamed<'_>, previous: u32) -> Outcome {
+        let mut transparent = 1;
+        loop {
+            let mut head = call.head;
+            head.previous_attempts = previous;
+            head.timeout = call.options.time_left();
+            let (response, send) = match self
+                .start(
+                    call.path.clone(),
+                    call.metadata,
+                    head,
+                    call.options.wait_for_ready,
+                )
+                .await
+            {
+                Ok(started) => started,
+                Err(status) => return Outcome::Failed(status, Pushback::None),
+            };
+            let sender = Sender::new(send, call.encoder.clone());
+            let Some(writer) = call.replay.writer(previous, sender) else {
+                return Outcome::Failed(
+                    Status::cancelled("the call committed to another attempt"),
+                    Pushback::None,
+                );
+            };
+            match response.await {
+                Ok(response) => {
+                    let outcome = Outcome::classify(response);
+                    if let Outcome::Committed(_) = outcome {
+                        if !call.replay.commit(&writer) {
+                            // Headers of an attempt the call no longer sends on.
+                            return Outcome::Failed(
+                                Status::cancelled("the call committed to another attempt"),
+                                Pushback::None,
+                            );
+                        }
+                        let mut winner = call.winner.lock().unwrap_or_else(|e| e.into_inner());
+                        winner.get_or_insert(writer);
+                    }
+                    return outcome;
+                }
+                Err(e)
+                    if transparent < MAX_TRANSPARENT_ATTEMPTS
+                        && never_processed(&e)
+                        && call.replay.committed().is_none() =>
+                {
+                    tracing::debug!(error = %e, transparent, "stream refused before processing; sending again");
+                    transparent += 1;
+                }
+                Err(e) => return Outcome::Failed(Status::from_h2(&e), Pushback::None),
+            }
+        }
     }
 
     /// One attempt of a call whose request is one message already encoded, up to its
@@ -471,16 +643,16 @@ impl Channel {
     /// before the response headers is tried again after the backoff (or the server's
     /// pushback), up to the policy's attempts, while the channel's throttle allows and
     /// within the call's deadline (which the caller enforces over all attempts).
-    async fn retried(
+    async fn retried<A: Attempts>(
         &self,
-        attempt: &Attempt<'_>,
+        attempts: &A,
         policy: Option<&RetryPolicy>,
     ) -> Result<http::Response<h2::RecvStream>, Status> {
         let throttle = self.inner.throttle.as_deref();
         let mut previous = 0;
         let mut retry = 1;
         loop {
-            let (status, pushback) = match self.attempt(attempt, previous).await {
+            let (status, pushback) = match attempts.attempt(self, previous).await {
                 Outcome::Committed(response) => {
                     if let Some(throttle) = throttle {
                         throttle.on_success();
@@ -496,7 +668,8 @@ impl Channel {
                 return Err(status);
             }
             let allowed = throttle.is_none_or(RetryThrottle::on_failure);
-            if previous + 1 >= policy.max_attempts || !allowed {
+            // A call committed (its messages outgrew the buffer) has no further attempts.
+            if previous + 1 >= policy.max_attempts || !allowed || attempts.committed().is_some() {
                 return Err(status);
             }
             let wait = match pushback {
@@ -520,9 +693,9 @@ impl Channel {
     /// Attempts in parallel (gRFC A6 hedging): a new one every `hedgingDelay` (at once
     /// after a non-fatal failure) up to the policy's attempts; the first to get response
     /// headers wins and the others are cancelled; a fatal code ends the call at once.
-    async fn hedged(
+    async fn hedged<A: Attempts>(
         &self,
-        attempt: &Attempt<'_>,
+        attempts: &A,
         policy: &HedgingPolicy,
     ) -> Result<http::Response<h2::RecvStream>, Status> {
         let throttle = self.inner.throttle.as_deref();
@@ -534,9 +707,11 @@ impl Channel {
         loop {
             let may_start = !stopped
                 && started < policy.max_attempts
+                && attempts.committed().is_none()
                 && (started == 0 || throttle.is_none_or(RetryThrottle::allows_retry));
             if may_start && Instant::now() >= next_at {
-                running.push(self.attempt(attempt, started));
+                let number = started;
+                running.push(async move { (number, attempts.attempt(self, number).await) });
                 started += 1;
                 next_at = Instant::now() + policy.hedging_delay;
                 continue;
@@ -554,7 +729,7 @@ impl Channel {
                 }
             };
             tokio::select! {
-                Some(outcome) = running.next() => match outcome {
+                Some((number, outcome)) = running.next() => match outcome {
                     Outcome::Committed(response) => {
                         if let Some(throttle) = throttle {
                             throttle.on_success();
@@ -563,6 +738,13 @@ impl Channel {
                         return Ok(response);
                     }
                     Outcome::Failed(status, pushback) => {
+                        // Committed (the messages outgrew the buffer): only that attempt
+                        // counts, and the others are being cancelled.
+                        match attempts.committed() {
+                            Some(winner) if winner == number => return Err(status),
+                            Some(_) => continue,
+                            None => {}
+                        }
                         if !policy.non_fatal_status_codes.contains(status.code()) {
                             return Err(status);
                         }
@@ -640,6 +822,58 @@ struct Attempt<'a> {
     encoder: Encoder,
     body: Bytes,
     options: &'a CallOptions<'a>,
+}
+
+/// A call ready to be attempted, retried or hedged.
+trait Attempts {
+    /// One attempt (the `previous`-th retry or hedge), up to its response headers.
+    fn attempt<'a>(
+        &'a self,
+        channel: &'a Channel,
+        previous: u32,
+    ) -> impl Future<Output = Outcome> + 'a;
+
+    /// The attempt the call committed to before any response (a streaming call whose
+    /// messages outgrew the replay buffer): no other attempt may follow or count.
+    fn committed(&self) -> Option<u32> {
+        None
+    }
+}
+
+impl Attempts for Attempt<'_> {
+    fn attempt<'a>(
+        &'a self,
+        channel: &'a Channel,
+        previous: u32,
+    ) -> impl Future<Output = Outcome> + 'a {
+        channel.attempt(self, previous)
+    }
+}
+
+/// A client- or bidi-streaming call whose messages are replayed to each attempt.
+struct Streamed<'a> {
+    path: PathAndQuery,
+    metadata: &'a Metadata,
+    head: RequestHead,
+    encoder: Encoder,
+    options: &'a CallOptions<'a>,
+    replay: Arc<Replay>,
+    /// The writer of the attempt whose response headers came first.
+    winner: Mutex<Option<Writer>>,
+}
+
+impl Attempts for Streamed<'_> {
+    fn attempt<'a>(
+        &'a self,
+        channel: &'a Channel,
+        previous: u32,
+    ) -> impl Future<Output = Outcome> + 'a {
+        channel.streamed_attempt(self, previous)
+    }
+
+    fn committed(&self) -> Option<u32> {
+        self.replay.committed()
+    }
 }
 
 /// How one attempt went, up to the response headers.

@@ -14,6 +14,7 @@ mod balancer;
 mod call;
 mod connect;
 mod interceptor;
+mod replay;
 mod resolver;
 mod retry;
 mod service_config;
@@ -37,6 +38,7 @@ use resolver::{Source, Target};
 
 pub use backoff::ConnectBackoff;
 pub use interceptor::{InterceptFuture, Interceptor, Outgoing, interceptor_fn};
+pub use replay::{DEFAULT_PER_RPC_BUFFER_LIMIT, DEFAULT_RETRY_BUFFER_SIZE};
 pub use resolver::{DEFAULT_PORT, ManualResolver, ResolveFuture, Resolver};
 
 pub use crate::stream::{
@@ -79,6 +81,10 @@ pub enum ConnectivityState {
 struct CallSettings {
     max_receive_message_size: usize,
     max_send_message_size: usize,
+    /// Bytes of request messages one streaming call may hold for replay.
+    per_rpc_buffer_limit: usize,
+    /// Bytes all the channel's calls may hold for replay.
+    retry_buffer: Arc<replay::RetryBuffer>,
 }
 
 /// A client channel to a target: one or more servers, shared by every clone.
@@ -116,6 +122,8 @@ pub struct ChannelBuilder {
     resolver: Option<Arc<dyn Resolver>>,
     max_receive_message_size: usize,
     max_send_message_size: usize,
+    per_rpc_buffer_limit: usize,
+    retry_buffer_size: usize,
     h2: h2::client::Builder,
     tls: Option<ClientTls>,
     keepalive: Option<Keepalive>,
@@ -138,6 +146,24 @@ impl ChannelBuilder {
     /// Limit on one sent message, in bytes.
     pub fn max_send_message_size(mut self, bytes: usize) -> Self {
         self.max_send_message_size = bytes;
+        self
+    }
+
+    /// Bytes of request messages one call under a retry or hedging policy may hold so
+    /// that a new attempt can send them again (A6's per-RPC buffer limit; default
+    /// [`DEFAULT_PER_RPC_BUFFER_LIMIT`]). A client- or bidi-streaming call whose messages
+    /// grow past it commits to its current attempt: no more retries or hedges. A unary
+    /// or server-streaming call whose message is bigger is sent once.
+    pub fn per_rpc_buffer_limit(mut self, bytes: usize) -> Self {
+        self.per_rpc_buffer_limit = bytes;
+        self
+    }
+
+    /// Bytes of request messages all the channel's calls together may hold for retries
+    /// and hedging (A6's retry buffer size; default [`DEFAULT_RETRY_BUFFER_SIZE`]). A
+    /// message that does not fit commits its call as [`ChannelBuilder::per_rpc_buffer_limit`] does.
+    pub fn retry_buffer_size(mut self, bytes: usize) -> Self {
+        self.retry_buffer_size = bytes;
         self
     }
 
@@ -323,6 +349,8 @@ impl ChannelBuilder {
                 settings: CallSettings {
                     max_receive_message_size: self.max_receive_message_size,
                     max_send_message_size: self.max_send_message_size,
+                    per_rpc_buffer_limit: self.per_rpc_buffer_limit,
+                    retry_buffer: Arc::new(replay::RetryBuffer::new(self.retry_buffer_size)),
                 },
                 connector,
                 balancer,
@@ -396,6 +424,8 @@ impl Channel {
             resolver: None,
             max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
             max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
+            per_rpc_buffer_limit: DEFAULT_PER_RPC_BUFFER_LIMIT,
+            retry_buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
             h2,
             tls: None,
             keepalive: None,

@@ -439,6 +439,7 @@ impl Listening {
             "shutting down: no new connections, in-flight calls get {:?}",
             server.grace_period
         );
+        shared.router.on_shutdown();
         let _ = state_tx.send(DRAINING);
         if tokio::time::timeout(server.grace_period, alive_rx.recv())
             .await

@@ -15,6 +15,11 @@ pub trait Service: Send + Sync + 'static {
     /// the call back when the service has no such method.
     #[allow(clippy::result_large_err)] // moved once per call, on the error path only
     fn call(&self, method: &str, call: Call) -> Result<CallFuture, Call>;
+
+    /// Called once when the server's graceful shutdown begins, before any connection is
+    /// told to drain (the health service sets every status NOT_SERVING here, as grpc-go's
+    /// does). Does nothing by default; a service wrapping another must forward it.
+    fn on_shutdown(&self) {}
 }
 
 /// The services of a server, looked up by name.
@@ -27,6 +32,13 @@ impl Router {
     pub(crate) fn add(&mut self, service: Arc<dyn Service>) {
         self.services.retain(|s| s.name() != service.name());
         self.services.push(service);
+    }
+
+    /// Tell every service that the graceful shutdown begins.
+    pub(crate) fn on_shutdown(&self) {
+        for service in &self.services {
+            service.on_shutdown();
+        }
     }
 
     /// The service owning `path` (`/package.Service/Method`) and the method's name;

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Parser;
 use futures_util::StreamExt;
 use futures_util::stream;
+use h2grpc::health::HealthReporter;
+use h2grpc::reflection::ReflectionService;
 use h2grpc::{Request, Response, ResponseStream, Server, ServerTls, Status, Streaming};
 use h2grpc_demo::pb::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
 use h2grpc_demo::pb::{Request as DemoRequest, Response as DemoResponse};
@@ -154,11 +156,23 @@ async fn main() {
         .with_target(false)
         .with_level(false)
         .init();
+    // Health: the whole server and demo.GRPCDemo SERVING (NOT_SERVING once draining);
+    // reflection of both, for grpcurl and grpc_cli.
+    let health = HealthReporter::new();
+    health.set_serving(h2grpc_demo::pb::grpc_demo_server::SERVICE_NAME);
+    let reflection = ReflectionService::builder()
+        .register_encoded_file_descriptor_set(h2grpc_demo::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(h2grpc::health::FILE_DESCRIPTOR_SET)
+        .build()
+        .expect("the generated descriptor sets decode");
     let mut server = Server::new()
         .grace_period(Duration::from_secs(args.grace_secs))
         .add_service(GrpcDemoServer::new(Demo {
             server_id: args.server_id,
-        }));
+        }))
+        .add_service(health.service())
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha());
     match tls(&args) {
         Ok(Some(tls)) => server = server.tls(tls),
         Ok(None) => {}

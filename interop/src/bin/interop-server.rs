@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use futures_util::stream;
+use h2grpc::health::HealthReporter;
+use h2grpc::reflection::ReflectionService;
 use h2grpc::{
     Code, CompressionSwitch, Encoding, Metadata, Request, Response, ResponseStream, Server,
     ServerTls, Status, Streaming,
@@ -372,7 +374,22 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
         .init();
-    let mut server = Server::new().add_service(TestServiceServer::new(Interop));
+    // Beside the test service: health (SERVING) and reflection listing what is served.
+    let test_service = h2grpc_interop::pb::test_service_server::SERVICE_NAME;
+    let health = HealthReporter::new();
+    health.set_serving(test_service);
+    let reflection = ReflectionService::builder()
+        .register_encoded_file_descriptor_set(h2grpc_interop::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(h2grpc::health::FILE_DESCRIPTOR_SET)
+        .with_service_name(test_service)
+        .with_service_name(h2grpc::health::SERVICE_NAME)
+        .build()
+        .expect("the generated descriptor sets decode");
+    let mut server = Server::new()
+        .add_service(TestServiceServer::new(Interop))
+        .add_service(health.service())
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha());
     match server_tls(&args) {
         Ok(Some(tls)) => server = server.tls(tls),
         Ok(None) => {}
