@@ -218,7 +218,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         run.expect_code(64 + 9);
         assert_eq!(
             run.stderr,
-            "ERROR:\n  Code: FailedPrecondition\n  Message: asked to fail\n",
+            "ERROR: code = FailedPrecondition, message = asked to fail\n",
             "{}",
             run.dump()
         );
@@ -237,7 +237,9 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         );
         run.expect_code(64 + 4);
         assert!(
-            run.stderr.starts_with("ERROR:\n  Code: DeadlineExceeded\n"),
+            run.stderr
+                .starts_with("ERROR: code = DeadlineExceeded, message = ")
+                && run.stderr.lines().count() == 1,
             "{}",
             run.dump()
         );
