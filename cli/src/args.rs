@@ -16,10 +16,8 @@ Exit status:
   health:  grpc_health_probe's: 0 SERVING, 1 bad arguments, 2 connection failure,
            3 RPC failure, 4 not SERVING
 
-Errors go to stderr; an RPC error as grpcurl prints it:
-  ERROR:
-    Code: Unimplemented
-    Message: Method not found!";
+Errors go to stderr; an RPC error as one line (line breaks in the message escaped):
+  ERROR: code = Unimplemented, message = Method not found!";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -174,10 +172,8 @@ Examples:
   h2grpc call --plaintext -v -H 'x-user: ann' -H 'token-bin: AAEC' --timeout 2s localhost:23333 demo.GRPCDemo/SimpleMethod
 
 Exit status: 0 when the RPC ends OK; 64 + the gRPC status code when it fails (68 for
-DEADLINE_EXCEEDED, 76 for UNIMPLEMENTED, ...), with on stderr:
-  ERROR:
-    Code: DeadlineExceeded
-    Message: ...
+DEADLINE_EXCEEDED, 76 for UNIMPLEMENTED, ...), with on stderr one line:
+  ERROR: code = DeadlineExceeded, message = deadline exceeded
 1 for anything else (bad arguments or JSON, unknown method, connection failure).";
 
 const HEALTH_HELP: &str = "\

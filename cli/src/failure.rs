@@ -1,5 +1,7 @@
-//! How a command fails: the text on stderr and the exit status, grpcurl's for `list`,
-//! `describe` and `call`, grpc_health_probe's for `health`.
+//! How a command fails: the text on stderr and the exit status. `list`, `describe` and
+//! `call` print an RPC error as one line, `ERROR: code = <Name>, message = <msg>` (the
+//! issue's contract, with grpc-go's code names), and exit with grpcurl's 64 + code;
+//! `health` keeps grpc_health_probe's messages and exit statuses.
 
 use h2grpc::{Code, Status};
 
@@ -62,13 +64,25 @@ impl Failure {
     }
 }
 
-/// An RPC error exactly as grpcurl prints it (its `PrintStatus`).
+/// An RPC error on one line: `ERROR: code = DeadlineExceeded, message = deadline exceeded`.
+/// Line breaks in the server's message are escaped (`\n`, `\r`) so that the error stays
+/// one line.
 pub fn rpc_error(status: &Status) -> String {
     format!(
-        "ERROR:\n  Code: {}\n  Message: {}",
+        "ERROR: code = {}, message = {}",
         go_name(status.code()),
-        status.message()
+        one_line(status.message())
     )
+}
+
+/// `text` with backslash, CR and LF escaped, so that it cannot span lines.
+fn one_line(text: &str) -> String {
+    if !text.contains(['\n', '\r']) {
+        return text.to_string();
+    }
+    text.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 /// A status as grpc-go's `status.Error` prints it (what grpc_health_probe and grpcurl
@@ -109,14 +123,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rpc_errors_print_and_exit_as_grpcurl() {
-        let f = Failure::Rpc(Status::new(Code::DeadlineExceeded, "too slow"));
+    fn rpc_errors_print_on_one_line_and_exit_as_grpcurl() {
+        let f = Failure::Rpc(Status::new(Code::DeadlineExceeded, "deadline exceeded"));
         assert_eq!(f.exit_code(), 68);
         assert_eq!(f.health_exit_code(), 3);
         assert_eq!(
             f.report(),
-            "ERROR:\n  Code: DeadlineExceeded\n  Message: too slow"
+            "ERROR: code = DeadlineExceeded, message = deadline exceeded"
         );
+        let f = Failure::Rpc(Status::new(Code::Unimplemented, ""));
+        assert_eq!(f.exit_code(), 76);
+        assert_eq!(f.report(), "ERROR: code = Unimplemented, message = ");
+    }
+
+    #[test]
+    fn line_breaks_in_a_message_are_escaped() {
+        let f = Failure::Rpc(Status::new(Code::Internal, "a\nb\r\\c"));
+        assert_eq!(f.exit_code(), 77);
+        assert_eq!(
+            f.report(),
+            "ERROR: code = Internal, message = a\\nb\\r\\\\c"
+        );
+        assert_eq!(f.report().lines().count(), 1);
+        // A message without line breaks is printed as it is, backslashes included.
+        let f = Failure::Rpc(Status::new(Code::Internal, "C:\\x"));
+        assert_eq!(f.report(), "ERROR: code = Internal, message = C:\\x");
     }
 
     #[test]

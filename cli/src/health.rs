@@ -1,20 +1,13 @@
-//! `health`: `grpc.health.v1.Health/Check`, with grpc_health_probe's exit statuses and
-//! messages.
+//! `health`: `grpc.health.v1.Health/Check` through the library's `HealthClient`, with
+//! grpc_health_probe's exit statuses and messages.
 
 use std::time::{Duration, Instant};
 
+use h2grpc::health::{HealthClient, ServingStatus, pb::HealthCheckRequest};
 use h2grpc::{Channel, Code, Metadata, Request};
 
 use crate::connect::seconds;
 use crate::failure::Failure;
-
-/// `grpc.health.v1`, generated from the official proto.
-#[allow(clippy::all, missing_docs)]
-pub mod v1 {
-    include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
-}
-
-use v1::health_check_response::ServingStatus;
 
 /// grpc_health_probe's default -rpc-timeout.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(1);
@@ -28,10 +21,10 @@ pub async fn check(
     verbose: bool,
 ) -> Result<String, Failure> {
     let timeout = timeout.unwrap_or(DEFAULT_RPC_TIMEOUT);
-    let client = v1::health_client::HealthClient::new(channel.clone());
+    let client = HealthClient::new(channel.clone());
     let request = Request::from_parts(
         metadata,
-        v1::HealthCheckRequest {
+        HealthCheckRequest {
             service: service.to_string(),
         },
         Some(timeout),

@@ -128,9 +128,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let channel = connect::channel(&addr, &flags).await?;
             let mut source = match files {
                 Some(pool) => Source::Files(pool),
-                None => Source::reflection(
-                    reflection::Reflection::open(&channel, &metadata, flags.timeout).await?,
-                ),
+                None => Source::reflection(open_reflection(&channel, &flags, &metadata).await?),
             };
             let resolved = call::resolve(&mut source, &method).await?;
             call::call(
@@ -159,9 +157,20 @@ async fn open_source(
         return Ok(Source::Files(pool));
     }
     let channel = connect::channel(addr, flags).await?;
-    let session = reflection::Reflection::open(&channel, metadata, flags.timeout).await?;
+    Ok(Source::reflection(
+        open_reflection(&channel, flags, metadata).await?,
+    ))
+}
+
+/// A reflection stream (v1, else v1alpha); `-v` names the version that answered.
+async fn open_reflection(
+    channel: &h2grpc::Channel,
+    flags: &Common,
+    metadata: &h2grpc::Metadata,
+) -> Result<reflection::Reflection, Failure> {
+    let session = reflection::Reflection::open(channel, metadata, flags.timeout).await?;
     if flags.verbose {
         eprintln!("using {}", session.version().service());
     }
-    Ok(Source::reflection(session))
+    Ok(session)
 }

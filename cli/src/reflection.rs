@@ -1,29 +1,19 @@
 //! The server-reflection client: one `ServerReflectionInfo` stream per command,
 //! `grpc.reflection.v1` first and `grpc.reflection.v1alpha` when the server answers
-//! UNIMPLEMENTED. The clients are generated from the official protos (cli/proto/) by
-//! h2grpc's own generator; the two versions' messages are the same on the wire.
+//! UNIMPLEMENTED. The clients are the library's (`h2grpc::reflection::{v1, v1alpha}`,
+//! generated from the official protos by h2grpc's own generator); the two versions'
+//! messages are the same on the wire.
 
 use std::time::Duration;
 
 use futures_util::stream;
+use h2grpc::reflection::{v1, v1alpha};
 use h2grpc::{Channel, Code, Metadata, Request, Status, Streaming};
 use prost::Message;
 use prost_types::FileDescriptorProto;
 use tokio::sync::mpsc;
 
 use crate::failure::Failure;
-
-/// `grpc.reflection.v1`, generated.
-#[allow(clippy::all, missing_docs)]
-pub mod v1 {
-    include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1.rs"));
-}
-
-/// `grpc.reflection.v1alpha`, generated.
-#[allow(clippy::all, missing_docs)]
-pub mod v1alpha {
-    include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1alpha.rs"));
-}
 
 use v1::server_reflection_request::MessageRequest;
 use v1::server_reflection_response::MessageResponse;

@@ -1,7 +1,8 @@
-//! `h2grpc` against the real `demo-server` binary (no reflection there): descriptors from
-//! `--proto` (compiled in-process) and `--protoset` (made here with protox), `list`,
-//! `describe`, `call` of all four kinds with `-d`, `-d @`, `-H` and `-v`, and the exit
-//! statuses of failures.
+//! `h2grpc` against the real `demo-server` binary, which serves `demo.GRPCDemo`,
+//! `grpc.health.v1.Health` and server reflection (v1 and v1alpha) with h2grpc's own
+//! services: descriptors from reflection (v1), from `--proto` (compiled in-process) and from
+//! `--protoset` (made here with protox); `list`, `describe`, `call` of all four kinds with
+//! `-d`, `-d @`, `-H` and `-v`; `health`; and the exit statuses of failures.
 
 mod common;
 
@@ -318,39 +319,34 @@ fn failures_exit_as_grpcurl_does() {
             run.dump()
         );
 
-        // A method the server lacks: the server's UNIMPLEMENTED, exit 64 + 12.
-        let health = common::repo_root()
-            .join("cli/proto/grpc/health/v1/health.proto")
-            .display()
-            .to_string();
+        // A method the server lacks: the server's UNIMPLEMENTED, exit 64 + 12, on one line.
+        let dir = TempDir::new("cli-missing");
+        let missing = dir.path().join("missing.proto");
+        std::fs::write(
+            &missing,
+            "syntax = \"proto3\";\npackage nope;\nmessage Empty {}\n\
+             service Missing { rpc Get(Empty) returns (Empty); }\n",
+        )
+        .unwrap();
         let run = h2grpc(
             &[
                 "call",
                 "--plaintext",
                 "--proto",
-                &health,
+                missing.to_str().unwrap(),
                 &addr,
-                "grpc.health.v1.Health/Check",
+                "nope.Missing/Get",
             ],
             None,
         );
         run.expect_code(76);
         assert!(
             run.stderr
-                .starts_with("ERROR:\n  Code: Unimplemented\n  Message: "),
+                .starts_with("ERROR: code = Unimplemented, message = "),
             "{}",
             run.dump()
         );
-
-        // health on a server without grpc.health.v1: an RPC failure for grpc_health_probe.
-        let run = h2grpc(&["health", "--plaintext", &addr], None);
-        run.expect_code(3);
-        assert!(
-            run.stderr
-                .contains("does not implement the grpc health protocol"),
-            "{}",
-            run.dump()
-        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.dump());
 
         // Bad JSON: exit 1 before any call.
         let run = h2grpc(
@@ -404,16 +400,6 @@ fn failures_exit_as_grpcurl_does() {
         run.expect_code(1);
         assert!(
             run.stderr.contains("request 2 is not a demo.Request"),
-            "{}",
-            run.dump()
-        );
-
-        // Reflection is not served by demo-server: neither v1 nor v1alpha.
-        let run = h2grpc(&["list", "--plaintext", &addr], None);
-        run.expect_code(1);
-        assert!(
-            run.stderr
-                .contains("Server does not support the reflection API"),
             "{}",
             run.dump()
         );
@@ -473,10 +459,12 @@ fn failures_exit_as_grpcurl_does() {
         );
         run.expect_code(68);
         assert!(
-            run.stderr.starts_with("ERROR:\n  Code: DeadlineExceeded\n"),
+            run.stderr
+                .starts_with("ERROR: code = DeadlineExceeded, message = "),
             "{}",
             run.dump()
         );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.dump());
         assert!(run.elapsed < Duration::from_secs(20), "{}", run.dump());
         drop(server);
 
@@ -500,6 +488,266 @@ fn failures_exit_as_grpcurl_does() {
             "{}",
             run.dump()
         );
+    });
+}
+
+/// What demo-server lists through reflection: its service, health and both reflections.
+const REFLECTED_SERVICES: &str = "demo.GRPCDemo\ngrpc.health.v1.Health\n\
+    grpc.reflection.v1.ServerReflection\ngrpc.reflection.v1alpha.ServerReflection\n";
+
+#[test]
+fn list_and_describe_through_reflection_v1() {
+    with_timeout(LIMIT, async {
+        let server = server().await;
+        let addr = server.addr().to_string();
+
+        // No --proto: reflection, and v1 is the version our server answers.
+        let run = h2grpc(&["list", "--plaintext", "-v", &addr], None);
+        run.expect_code(0);
+        assert_eq!(run.stdout, REFLECTED_SERVICES, "{}", run.dump());
+        assert!(
+            run.stderr
+                .contains("using grpc.reflection.v1.ServerReflection\n"),
+            "{}",
+            run.dump()
+        );
+
+        let run = h2grpc(&["list", "--plaintext", &addr, "demo.GRPCDemo"], None);
+        run.expect_code(0);
+        assert_eq!(
+            run.stdout,
+            "demo.GRPCDemo.BidirectionalStreamingMethod\ndemo.GRPCDemo.ClientStreamingMethod\n\
+             demo.GRPCDemo.ServerStreamingMethod\ndemo.GRPCDemo.SimpleMethod\n",
+            "{}",
+            run.dump()
+        );
+        let run = h2grpc(
+            &["list", "--plaintext", &addr, "grpc.health.v1.Health"],
+            None,
+        );
+        run.expect_code(0);
+        assert!(
+            run.stdout.starts_with("grpc.health.v1.Health.Check\n"),
+            "{}",
+            run.dump()
+        );
+
+        let run = h2grpc(&["describe", "--plaintext", &addr, "demo.GRPCDemo"], None);
+        run.expect_code(0);
+        assert_eq!(
+            run.stdout,
+            "demo.GRPCDemo is a service:\n\
+             service GRPCDemo {\n\
+             \x20 rpc SimpleMethod ( .demo.Request ) returns ( .demo.Response );\n\
+             \x20 rpc ClientStreamingMethod ( stream .demo.Request ) returns ( .demo.Response );\n\
+             \x20 rpc ServerStreamingMethod ( .demo.Request ) returns ( stream .demo.Response );\n\
+             \x20 rpc BidirectionalStreamingMethod ( stream .demo.Request ) returns ( stream .demo.Response );\n\
+             }\n",
+            "{}",
+            run.dump()
+        );
+
+        for (symbol, expected) in [
+            (
+                "demo.Request",
+                "demo.Request is a message:\n\
+                 message Request {\n  int64 client_id = 1;\n  string request_data = 2;\n}\n",
+            ),
+            (
+                "demo.Response",
+                "demo.Response is a message:\n\
+                 message Response {\n  int64 server_id = 1;\n  string response_data = 2;\n}\n",
+            ),
+            (
+                "demo.GRPCDemo.ServerStreamingMethod",
+                "demo.GRPCDemo.ServerStreamingMethod is a method:\n\
+                 rpc ServerStreamingMethod ( .demo.Request ) returns ( stream .demo.Response );\n",
+            ),
+            (
+                "demo.Request.client_id",
+                "demo.Request.client_id is a field:\nint64 client_id = 1;\n",
+            ),
+        ] {
+            let run = h2grpc(&["describe", "--plaintext", &addr, symbol], None);
+            run.expect_code(0);
+            assert_eq!(run.stdout, expected, "{}", run.dump());
+        }
+
+        // The health service's types come through reflection too (its own file).
+        let run = h2grpc(
+            &[
+                "describe",
+                "--plaintext",
+                &addr,
+                "grpc.health.v1.HealthCheckResponse.ServingStatus",
+            ],
+            None,
+        );
+        run.expect_code(0);
+        assert!(
+            run.stdout
+                .starts_with("grpc.health.v1.HealthCheckResponse.ServingStatus is an enum:\n"),
+            "{}",
+            run.dump()
+        );
+        assert!(run.stdout.contains("  SERVING = 1;\n"), "{}", run.dump());
+
+        // No symbol: every listed service.
+        let run = h2grpc(&["describe", "--plaintext", &addr], None);
+        run.expect_code(0);
+        for service in REFLECTED_SERVICES.lines() {
+            assert!(
+                run.stdout.contains(&format!("{service} is a service:\n")),
+                "missing {service}\n{}",
+                run.dump()
+            );
+        }
+
+        // An unknown symbol: the server's NOT_FOUND, exit 1 as grpcurl.
+        let run = h2grpc(&["describe", "--plaintext", &addr, "demo.Nope"], None);
+        run.expect_code(1);
+        assert!(
+            run.stderr
+                .contains("Failed to resolve symbol \"demo.Nope\""),
+            "{}",
+            run.dump()
+        );
+        let run = h2grpc(&["list", "--plaintext", &addr, "demo.Nope"], None);
+        run.expect_code(1);
+    });
+}
+
+#[test]
+fn call_all_four_kinds_through_reflection_v1() {
+    with_timeout(LIMIT, async {
+        let server = server().await;
+        let addr = server.addr().to_string();
+        let call = |method: &str, extra: &[&str], stdin: Option<&str>| {
+            let mut args = vec!["call", "--plaintext", addr.as_str(), method];
+            args.extend_from_slice(extra);
+            h2grpc(&args, stdin)
+        };
+
+        let run = call(
+            "demo.GRPCDemo/SimpleMethod",
+            &["-v", "-d", r#"{"clientId": 3, "requestData": "hi"}"#],
+            None,
+        );
+        run.expect_code(0);
+        assert_eq!(
+            run.json(),
+            vec![
+                serde_json::json!({"serverId": "7", "responseData": "Rust server SimpleMethod Ok!!!!"})
+            ],
+            "{}",
+            run.dump()
+        );
+        for part in [
+            "using grpc.reflection.v1.ServerReflection\n",
+            "Resolved method descriptor:\nrpc SimpleMethod ( .demo.Request ) returns ( .demo.Response );\n",
+            "Sent 1 request and received 1 response in ",
+        ] {
+            assert!(
+                run.stderr.contains(part),
+                "missing {part:?}\n{}",
+                run.dump()
+            );
+        }
+
+        let stream = "{\"clientId\": 1, \"requestData\": \"a\"}\n{\"clientId\": 2, \"requestData\": \"b\"}\n";
+        let run = call(
+            "demo.GRPCDemo/ClientStreamingMethod",
+            &["-d", "@", "-v"],
+            Some(stream),
+        );
+        run.expect_code(0);
+        assert_eq!(
+            run.json(),
+            vec![
+                serde_json::json!({"serverId": "7", "responseData": "Rust server ClientStreamingMethod ok"})
+            ],
+            "{}",
+            run.dump()
+        );
+        assert!(
+            run.stderr
+                .contains("Sent 2 requests and received 1 response in "),
+            "{}",
+            run.dump()
+        );
+
+        let run = call(
+            "demo.GRPCDemo/ServerStreamingMethod",
+            &["-d", r#"{"clientId": 4}"#],
+            None,
+        );
+        run.expect_code(0);
+        let expected: Vec<serde_json::Value> = (0..5)
+            .map(|i| {
+                serde_json::json!({"serverId": "7", "responseData": format!("send by Rust server, message={i}")})
+            })
+            .collect();
+        assert_eq!(run.json(), expected, "{}", run.dump());
+
+        let run = call(
+            "demo.GRPCDemo/BidirectionalStreamingMethod",
+            &["-d", "@", "-v"],
+            Some(stream),
+        );
+        run.expect_code(0);
+        assert_eq!(run.json().len(), 5, "{}", run.dump());
+        assert!(
+            run.stderr
+                .contains("Sent 2 requests and received 5 responses in "),
+            "{}",
+            run.dump()
+        );
+
+        // A method reflection does not know: exit 1 before any call.
+        let run = call("demo.GRPCDemo/Nope", &[], None);
+        run.expect_code(1);
+        assert!(
+            run.stderr
+                .contains("service \"demo.GRPCDemo\" does not include a method named \"Nope\""),
+            "{}",
+            run.dump()
+        );
+        let run = call("nope.Missing/Get", &[], None);
+        run.expect_code(1);
+    });
+}
+
+#[test]
+fn health_exits_as_grpc_health_probe() {
+    with_timeout(LIMIT, async {
+        let server = server().await;
+        let addr = server.addr().to_string();
+        for service in ["", "demo.GRPCDemo"] {
+            let run = h2grpc(&["health", "--plaintext", &addr, service], None);
+            run.expect_code(0);
+            assert_eq!(run.stdout, "status: SERVING\n", "{}", run.dump());
+        }
+        let run = h2grpc(&["health", "--plaintext", &addr], None);
+        run.expect_code(0);
+        assert_eq!(run.stdout, "status: SERVING\n", "{}", run.dump());
+
+        // An unknown service: NOT_FOUND is an RPC failure for grpc_health_probe (exit 3,
+        // `error: health rpc failed: rpc error: code = NotFound desc = ...`).
+        let run = h2grpc(&["health", "--plaintext", &addr, "demo.Unknown"], None);
+        run.expect_code(3);
+        assert!(run.stdout.is_empty(), "{}", run.dump());
+        assert!(
+            run.stderr
+                .starts_with("error: health rpc failed: rpc error: code = NotFound desc = "),
+            "{}",
+            run.dump()
+        );
+        assert!(run.stderr.contains("demo.Unknown"), "{}", run.dump());
+        drop(server);
+
+        // The server gone: a connection failure, exit 2.
+        let run = h2grpc(&["health", "--plaintext", &addr], None);
+        run.expect_code(2);
     });
 }
 

@@ -17,13 +17,14 @@ use h2grpc_test_support::python;
 fn peer(
     test: &str,
     mode: &str,
+    extra: &[&str],
 ) -> Option<(Process, String, h2grpc_test_support::process::TempDir)> {
     let venv = python::venv(test)?;
     let stubs =
         python::generate_proto_stubs(venv, &common::repo_root().join("proto"), &["demo.proto"]);
     let script = python::python_peers_dir().join("cli_peer_server.py");
     let mut cmd = python::python_script(venv, &stubs, Path::new(&script));
-    cmd.args(["--port", "0", "--reflection", mode]);
+    cmd.args(["--port", "0", "--reflection", mode]).args(extra);
     let mut server =
         Process::spawn("cli_peer_server.py", cmd).expect("cannot start cli_peer_server.py");
     let port = server.wait_for_listening(Duration::from_secs(30));
@@ -36,7 +37,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         ("both", "grpc.reflection.v1.ServerReflection"),
         ("v1alpha", "grpc.reflection.v1alpha.ServerReflection"),
     ] {
-        let Some((_server, addr, _stubs)) = peer("reflection", mode) else {
+        let Some((_server, addr, _stubs)) = peer("reflection", mode, &[]) else {
             return;
         };
         let run = h2grpc(&["list", "--plaintext", "-v", &addr], None);
@@ -218,7 +219,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         run.expect_code(64 + 9);
         assert_eq!(
             run.stderr,
-            "ERROR:\n  Code: FailedPrecondition\n  Message: asked to fail\n",
+            "ERROR: code = FailedPrecondition, message = asked to fail\n",
             "{}",
             run.dump()
         );
@@ -237,7 +238,9 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         );
         run.expect_code(64 + 4);
         assert!(
-            run.stderr.starts_with("ERROR:\n  Code: DeadlineExceeded\n"),
+            run.stderr
+                .starts_with("ERROR: code = DeadlineExceeded, message = ")
+                && run.stderr.lines().count() == 1,
             "{}",
             run.dump()
         );
@@ -251,7 +254,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
 
 #[test]
 fn reflection_absent_is_reported() {
-    let Some((_server, addr, _stubs)) = peer("reflection_absent", "none") else {
+    let Some((_server, addr, _stubs)) = peer("reflection_absent", "none", &["--no-health"]) else {
         return;
     };
     let run = h2grpc(&["list", "--plaintext", &addr], None);
@@ -259,6 +262,15 @@ fn reflection_absent_is_reported() {
     assert!(
         run.stderr
             .contains("Server does not support the reflection API"),
+        "{}",
+        run.dump()
+    );
+    // Nor health: grpc_health_probe's RPC failure, exit 3, naming the protocol.
+    let run = h2grpc(&["health", "--plaintext", &addr], None);
+    run.expect_code(3);
+    assert_eq!(
+        run.stderr,
+        "error: this server does not implement the grpc health protocol (grpc.health.v1.Health)\n",
         "{}",
         run.dump()
     );
@@ -283,7 +295,7 @@ fn reflection_absent_is_reported() {
 
 #[test]
 fn health_exits_as_grpc_health_probe() {
-    let Some((_server, addr, _stubs)) = peer("health", "both") else {
+    let Some((_server, addr, _stubs)) = peer("health", "both", &[]) else {
         return;
     };
     for (service, code, out) in [

@@ -116,8 +116,17 @@ fn tls_with_cacert_servername_and_client_certificates() {
     let args = vec![
         "health", "--cacert", &ca, "--cert", &cert, "--key", &key, &addr,
     ];
-    // demo-server has no health service: an RPC failure, after a good handshake.
-    h2grpc(&args, None).expect_code(3);
+    // health over mutual TLS: SERVING from demo-server's health service.
+    let run = h2grpc(&args, None);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "status: SERVING\n", "{}", run.dump());
+    // Reflection over mutual TLS too.
+    let args = vec![
+        "list", "--cacert", &ca, "--cert", &cert, "--key", &key, &addr,
+    ];
+    let run = h2grpc(&args, None);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("demo.GRPCDemo\n"), "{}", run.dump());
     let mut args = vec!["call", "--cacert", &ca, &addr];
     args.extend_from_slice(&call);
     let run = h2grpc(&args, None);

@@ -1,6 +1,6 @@
 """A grpcio server for the `h2grpc` command-line tool's tests (cli/tests/python_peer.rs).
 
-    python cli_peer_server.py --port N [--host H] [--reflection v1alpha|both|none]
+    python cli_peer_server.py --port N [--host H] [--reflection v1alpha|both|none] [--no-health]
 
 Serves demo.GRPCDemo (proto/demo.proto), grpcio-reflection's server reflection and
 grpcio-health-checking's Health servicer; prints `listening on port N` once listening
@@ -13,7 +13,8 @@ version; `--reflection v1alpha` leaves v1 UNIMPLEMENTED, which a client must fal
 `--reflection none` serves neither.
 
 Health: "" and "demo.GRPCDemo" are SERVING, "demo.Stopped" is NOT_SERVING; any other name
-is NOT_FOUND (the servicer's answer for an unknown service).
+is NOT_FOUND (the servicer's answer for an unknown service). `--no-health` serves no Health
+service at all (its calls UNIMPLEMENTED).
 
 demo.GRPCDemo here:
 - SimpleMethod answers `python: <request_data>` with server_id 99. It sends the request's
@@ -83,16 +84,18 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--reflection", choices=["v1alpha", "both", "none"], default="both")
+    parser.add_argument("--no-health", action="store_true")
     args = parser.parse_args()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     demo_pb2_grpc.add_GRPCDemoServicer_to_server(Demo(), server)
 
-    health_servicer = health.HealthServicer()
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("demo.GRPCDemo", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("demo.Stopped", health_pb2.HealthCheckResponse.NOT_SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if not args.no_health:
+        health_servicer = health.HealthServicer()
+        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set("demo.GRPCDemo", health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set("demo.Stopped", health_pb2.HealthCheckResponse.NOT_SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
 
     names = [
         demo_pb2.DESCRIPTOR.services_by_name["GRPCDemo"].full_name,
