@@ -632,6 +632,22 @@ async fn serve_socket<IO>(
         let peer = Arc::new(Peer::new(addr, Vec::new()));
         return serve_connection(socket, shared, state, peer, deadline).await;
     };
+    // Boxed: inline, the TLS handshake's state would make every connection's task about
+    // 2.5 KB larger, plaintext ones included (5.2 KB instead of 2.8 KB).
+    Box::pin(serve_tls(socket, addr, acceptor, shared, state, deadline)).await;
+}
+
+/// The TLS handshake (ALPN `h2` required), then the connection over it.
+async fn serve_tls<IO>(
+    socket: IO,
+    addr: Option<SocketAddr>,
+    acceptor: &TlsAcceptor,
+    shared: &Shared,
+    state: watch::Receiver<u8>,
+    deadline: Instant,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let tls = match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
@@ -710,20 +726,19 @@ async fn drive(
             return;
         }
     };
-    let mut draining = std::pin::pin!(wait_state(state.clone(), DRAINING));
-    let mut aborting = std::pin::pin!(wait_state(state, ABORTING));
+    // The server's shutdown: first the drain, then the end of the grace period (one
+    // future at a time, waiting for the next state).
+    let mut shutdown = std::pin::pin!(wait_state(state.clone(), DRAINING));
+    let mut shutdown_seen = RUNNING;
     let (mut is_draining, mut is_aborting) = (false, false);
     let pings = match (&activity, shared.keepalive) {
         (Some(activity), Some(k)) => conn.ping_pong().map(|p| (p, activity.clone(), k)),
         _ => None,
     };
     let mut police = shared.enforcement.map(Police::new);
-    let mut dead = std::pin::pin!(async move {
-        match pings {
-            Some((pings, activity, k)) => keepalive::watch(pings, activity, k, None).await,
-            None => std::future::pending().await,
-        }
-    });
+    // Boxed, and only with keepalive: its timer would add 330 bytes to every connection.
+    let mut dead =
+        pings.map(|(pings, activity, k)| Box::pin(keepalive::watch(pings, activity, k, None)));
     let limits = shared.limits;
     let mut age = limits
         .max_age
@@ -736,7 +751,9 @@ async fn drive(
     let mut call_ended = calls.as_ref().map(|c| Box::pin(c.ended.notified()));
     let mut ready = Vec::new();
     poll_fn(|cx| {
-        if dead.as_mut().poll(cx).is_ready() {
+        if let Some(dead) = &mut dead
+            && dead.as_mut().poll(cx).is_ready()
+        {
             // The client stopped answering: drop the connection (and its socket).
             return Poll::Ready(());
         }
@@ -760,14 +777,21 @@ async fn drive(
             conn.abrupt_shutdown(h2::Reason::NO_ERROR);
             is_aborting = true;
         }
-        if !is_draining && draining.as_mut().poll(cx).is_ready() {
-            conn.graceful_shutdown();
-            is_draining = true;
+        if shutdown_seen < DRAINING && shutdown.as_mut().poll(cx).is_ready() {
+            shutdown_seen = DRAINING;
+            if !is_draining {
+                conn.graceful_shutdown();
+                is_draining = true;
+            }
+            shutdown.set(wait_state(state.clone(), ABORTING));
         }
-        if !is_aborting && aborting.as_mut().poll(cx).is_ready() {
-            // Grace period over: GOAWAY now; streams still open end with the connection.
-            conn.abrupt_shutdown(h2::Reason::NO_ERROR);
-            is_aborting = true;
+        if shutdown_seen == DRAINING && shutdown.as_mut().poll(cx).is_ready() {
+            shutdown_seen = ABORTING;
+            if !is_aborting {
+                // Grace period over: GOAWAY now; streams still open end with the connection.
+                conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                is_aborting = true;
+            }
         }
         loop {
             // Read every buffered frame and take every ready stream; this also writes out
