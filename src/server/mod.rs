@@ -863,6 +863,11 @@ async fn drive(
                     tokio::spawn(call);
                 }
             }
+            // A burst of new streams (hundreds at once) grows this list to tens of KB
+            // (about 330 bytes a stream); do not keep that for the connection's lifetime.
+            if ready.capacity() > 64 {
+                ready = Vec::new();
+            }
         }
     })
     .await;
