@@ -79,7 +79,30 @@ impl RequestHead {
     /// Parse a request's headers. An encoding we cannot read is `UNIMPLEMENTED`, carrying
     /// our `grpc-accept-encoding`; a malformed `grpc-timeout` or `-bin` value is `INTERNAL`.
     pub fn parse(headers: &HeaderMap) -> Result<RequestHead, Status> {
-        let encoding = match headers.get(GRPC_ENCODING) {
+        // One pass over the headers instead of a hashed lookup per name: the request's
+        // headers are few, and most calls carry none of these.
+        let (mut encoding, mut accept, mut timeout, mut previous) = (None, None, None, None);
+        let mut bad_bin = None;
+        for (name, value) in headers {
+            let name_str = name.as_str();
+            if let Some(rest) = name_str.strip_prefix("grpc-") {
+                let slot = match rest {
+                    "encoding" => Some(&mut encoding),
+                    "accept-encoding" => Some(&mut accept),
+                    "timeout" => Some(&mut timeout),
+                    "previous-rpc-attempts" => Some(&mut previous),
+                    _ => None,
+                };
+                if let Some(slot) = slot {
+                    // As `HeaderMap::get`: the first value counts.
+                    slot.get_or_insert(value);
+                }
+            }
+            if bad_bin.is_none() && metadata::is_invalid_bin(name_str, value) {
+                bad_bin = Some(name);
+            }
+        }
+        let encoding = match encoding {
             None => None,
             Some(name) => Encoding::parse(name.as_bytes()).map_err(|UnsupportedEncoding| {
                 Status::unimplemented(format!(
@@ -90,12 +113,10 @@ impl RequestHead {
                 .with_protocol_header(GRPC_ACCEPT_ENCODING, ACCEPT_ENCODING_VALUE)
             })?,
         };
-        let accept = headers
-            .get(GRPC_ACCEPT_ENCODING)
-            .map_or(AcceptEncodings::NONE, |v| {
-                AcceptEncodings::parse(v.as_bytes())
-            });
-        let timeout = match headers.get(GRPC_TIMEOUT) {
+        let accept = accept.map_or(AcceptEncodings::NONE, |v| {
+            AcceptEncodings::parse(v.as_bytes())
+        });
+        let timeout = match timeout {
             None => None,
             Some(value) => Some(metadata::parse_timeout(value.as_bytes()).ok_or_else(|| {
                 Status::internal(format!(
@@ -104,13 +125,12 @@ impl RequestHead {
                 ))
             })?),
         };
-        if let Some(name) = metadata::invalid_bin(headers) {
+        if let Some(name) = bad_bin {
             return Err(Status::internal(format!(
                 "invalid base64 in binary metadata {name}"
             )));
         }
-        let previous_attempts = headers
-            .get(GRPC_PREVIOUS_RPC_ATTEMPTS)
+        let previous_attempts = previous
             .and_then(|v| v.to_str().ok()?.parse().ok())
             .unwrap_or(0);
         Ok(RequestHead {
@@ -279,6 +299,33 @@ mod tests {
                 .unwrap()
                 .timeout,
             Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn the_one_pass_parse_reads_as_lookups_would() {
+        // The first of repeated values counts, as with `HeaderMap::get`.
+        let twice = map(&[
+            (GRPC_TIMEOUT.as_str(), "5S"),
+            (GRPC_TIMEOUT.as_str(), "bad"),
+            (GRPC_PREVIOUS_RPC_ATTEMPTS.as_str(), "2"),
+            (GRPC_ACCEPT_ENCODING.as_str(), "gzip"),
+        ]);
+        let head = RequestHead::parse(&twice).unwrap();
+        assert_eq!(head.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(head.previous_attempts, 2);
+        assert!(head.accept.contains(Encoding::Gzip));
+        // A `grpc-` name that is `-bin` is checked too.
+        let bin = RequestHead::parse(&map(&[("grpc-x-bin", "!!")])).unwrap_err();
+        assert_eq!(bin.code(), Code::Internal);
+        // Whatever the order of the headers, a bad encoding wins over a bad timeout.
+        let both = map(&[
+            (GRPC_TIMEOUT.as_str(), "bad"),
+            (GRPC_ENCODING.as_str(), "snappy"),
+        ]);
+        assert_eq!(
+            RequestHead::parse(&both).unwrap_err().code(),
+            Code::Unimplemented
         );
     }
 

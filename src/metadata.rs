@@ -106,17 +106,14 @@ pub fn decode_bin(value: &[u8]) -> Result<Vec<u8>, MetadataError> {
         .map_err(|e| MetadataError(format!("invalid base64 in binary metadata: {e}")))
 }
 
-/// Check every `-bin` header in `headers` decodes (comma-joined values split first);
-/// the name of the first that does not.
-pub(crate) fn invalid_bin(headers: &HeaderMap) -> Option<&HeaderName> {
-    headers.iter().find_map(|(name, value)| {
-        let bad = name.as_str().ends_with("-bin")
-            && value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|part| decode_bin(part).is_err());
-        bad.then_some(name)
-    })
+/// Whether `name` is a `-bin` header and `value` does not decode (comma-joined values
+/// split first).
+pub(crate) fn is_invalid_bin(name: &str, value: &HeaderValue) -> bool {
+    name.ends_with("-bin")
+        && value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|part| decode_bin(part).is_err())
 }
 
 impl Metadata {
@@ -334,9 +331,15 @@ mod tests {
             "x-text",
             HeaderValue::from_static("!!not base64 but text!!"),
         );
-        assert!(invalid_bin(&headers).is_none());
+        let invalid = |headers: &HeaderMap| {
+            headers
+                .iter()
+                .find(|(name, value)| is_invalid_bin(name.as_str(), value))
+                .map(|(name, _)| name.clone())
+        };
+        assert!(invalid(&headers).is_none());
         headers.insert("x-bad-bin", HeaderValue::from_static("AQ,!!"));
-        assert_eq!(invalid_bin(&headers).unwrap(), "x-bad-bin");
+        assert_eq!(invalid(&headers).unwrap(), "x-bad-bin");
     }
 
     #[test]
