@@ -76,6 +76,11 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); v=d
 for k in sys.argv[1].split("."): v=v[k] if v is not None else None
 print(v if v is not None else "nan")' "$1"; }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# CPU time a process has used, in seconds (utime + stime of /proc/PID/stat).
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+now_s() { date +%s.%N; }
+# Share of one core the server used between two (cpu_s, now_s) readings.
+share() { python3 -c 'import sys; c0,t0,c1,t1=map(float,sys.argv[1:]); print(f"{100*(c1-c0)/(t1-t0):.0f}")' "$@"; }
 
 # start NAME "COMMAND" [interop]: a server on a free port, pinned; sets port and server_pid.
 start() {
@@ -92,26 +97,34 @@ gen() { "${load_cpu[@]}" "$bench" --addr "127.0.0.1:$port" --quiet --json "$@"; 
 w=(--warmup 1)
 
 unary_h2load() {
-  local o; o=$("${load_cpu[@]}" h2load -n "$h2load_n" -c 4 -m 64 -t 1 --data="$peers/demo-request.grpc" \
+  local o c0; c0=$(cpu_s "$server_pid")
+  o=$("${load_cpu[@]}" h2load -n "$h2load_n" -c 4 -m 64 -t 1 --data="$peers/demo-request.grpc" \
     -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$port/demo.GRPCDemo/SimpleMethod")
   echo "$o" | grep -q " 0 failed, 0 errored" || { echo "h2load saw failures on $1:" >&2; echo "$o" >&2; }
   record "unary calls/s, h2load 4x64" "$1" "$(echo "$o" | sed -n 's/^finished in .*s, \([0-9.]*\) req\/s.*/\1/p')"
+  record "server CPU us/call, h2load 4x64" "$1" "$(python3 -c 'import sys; print(1e6*(float(sys.argv[2])-float(sys.argv[1]))/int(sys.argv[3]))' "$c0" "$(cpu_s "$server_pid")" "$h2load_n")"
 }
 
 # Measurements every demo.GRPCDemo server answers (bare h2: unary shapes and open streams).
 measure_demo() {
   local who=$1 r
   unary_h2load "$who"
+  local c0 t0
+  c0=$(cpu_s "$server_pid") t0=$(now_s)
   r=$(gen --connections 4 --concurrency 64 --duration "$duration" "${w[@]}")
   [ "$(echo "$r" | json failed_calls)" = 0 ] || echo "h2grpc-bench saw failures on $who: $r" >&2
   record "unary calls/s, h2grpc-bench 4x64" "$who" "$(echo "$r" | json calls_per_s)"
   record "h2grpc-bench client CPU us/call at 4x64" "$who" "$(echo "$r" | json cpu.us_per_call)"
+  record "unary 4x64 by h2grpc-bench: server core use %" "$who" "$(share "$c0" "$t0" "$(cpu_s "$server_pid")" "$(now_s)")"
   r=$(gen --connections 1 --concurrency 1 --duration "$duration" "${w[@]}")
   record "unary latency 1x1 p50 us" "$who" "$(echo "$r" | json latency_us.p50)"
   record "unary latency 1x1 p99 us" "$who" "$(echo "$r" | json latency_us.p99)"
   if [ "$who" != bare-h2 ]; then
+    c0=$(cpu_s "$server_pid") t0=$(now_s)
     r=$(gen --kind client-stream --messages 0 --duration "$duration" "${w[@]}")
     record "client-stream msgs/s, one call, 27 B" "$who" "$(echo "$r" | json sent_messages_per_s)"
+    record "client-stream 27 B: server core use %" "$who" "$(share "$c0" "$t0" "$(cpu_s "$server_pid")" "$(now_s)")"
+    record "client-stream 27 B: h2grpc-bench core use %" "$who" "$(python3 -c 'import sys; print(round(100*float(sys.argv[1])))' "$(echo "$r" | json cpu.utilisation)")"
     r=$(gen --kind client-stream --messages 0 --payload 65536 --duration "$duration" "${w[@]}")
     record "client-stream MB/s, one call, 64 KiB msgs" "$who" "$(echo "$r" | json sent_mb_per_s)"
     r=$(gen --kind server-stream --concurrency 1 --duration "$duration" "${w[@]}")
@@ -198,6 +211,10 @@ EOF
 )
 echo "$table"
 
+# The hand-written analysis at the end of the old file (from the marker on) is kept.
+marker='<!-- kept by compare.sh: everything below is written by hand -->'
+kept=""
+[ -f "$out" ] && kept=$(sed -n "/^$marker\$/,\$p" "$out")
 h2v=$(awk '/^name = "h2"$/ {getline; print $3}' "$root/Cargo.lock" | tr -d '"')
 tonicv=$(awk '/^name = "tonic"$/ {getline; print $3}' "$peers/tonic-demo/Cargo.lock" | tr -d '"')
 {
@@ -258,5 +275,6 @@ tonicv=$(awk '/^name = "tonic"$/ {getline; print $3}' "$peers/tonic-demo/Cargo.l
   echo '```'
   cat "$results"
   echo '```'
+  if [ -n "$kept" ]; then echo; echo "$kept"; fi
 } >"$out"
 echo "compare.sh: wrote $out" >&2
