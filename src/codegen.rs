@@ -1,25 +1,7 @@
-//! The service generator: for each `service` in a `.proto` file, prost-build calls it
-//! to write a server trait with its dispatcher adapter and a typed client. The
-//! generated code is thin: it names the methods and calls the runtime.
+//! The service generator for `build.rs` (feature `codegen`): prost-build plus our server
+//! and client code.
 //!
-//! Use it from a `build.rs` with the `codegen` feature (no system `protoc` needed):
-//!
-//! ```text
-//! // build.rs
-//! fn main() -> std::io::Result<()> {
-//!     h2grpc::codegen::compile_protos(&["proto/hello.proto"], &["proto"])
-//! }
-//! // src/lib.rs
-//! pub mod hello { include!(concat!(env!("OUT_DIR"), "/hello.rs")); }
-//! ```
-//!
-//! For service `Greeter` in package `hello` this gives `hello::greeter_server::{Greeter,
-//! GreeterServer, SERVICE_NAME}` and `hello::greeter_client::GreeterClient`.
-//!
-//! Each package's module also gets `FILE_DESCRIPTOR_SET: &[u8]`: the encoded
-//! `google.protobuf.FileDescriptorSet` of the package's files and every file they import,
-//! without source info, which server reflection serves
-//! (`h2grpc::reflection::ReflectionService::builder().register_encoded_file_descriptor_set(..)`).
+#![doc = include_str!("codegen.md")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;

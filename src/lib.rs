@@ -5,10 +5,181 @@
 //!
 //! # Getting started
 //!
-//! Generate code for your `.proto` files from `build.rs` with
-//! `codegen::compile_protos` (feature `codegen`), implement the generated server
-//! trait, and serve it with [`Server`]; call it with the generated client over a
-//! [`Channel`]. The `demo-server` and `demo-client` binaries are a complete example.
+//! Define a service, serve it, call it. [`codegen`] has the details of the generator, and
+//! `examples/hello` in the repository is a complete crate to copy: a proto with the four
+//! kinds of method, its `build.rs`, a server with health, reflection and error details, a
+//! client and a test.
+//!
+//! **Dependencies.** h2grpc and tokio; and h2grpc with the feature `codegen` as a
+//! build-dependency, for the generator (prost-build, and protox to parse the protos, so no
+//! `protoc` to install). The generated messages use the `prost` h2grpc re-exports: no
+//! `prost` dependency of your own. The example below also builds streams with
+//! `futures-util`.
+//!
+//! ```toml
+//! [dependencies]
+//! h2grpc = "0.1"
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros"] }
+//! futures-util = { version = "0.3", default-features = false }
+//!
+//! [build-dependencies]
+//! h2grpc = { version = "0.1", features = ["codegen"] }
+//! ```
+//!
+//! **The service**, `proto/demo.proto` (the one this repository's tests use, shortened):
+//!
+//! ```text
+//! syntax = "proto3";
+//! package demo;
+//!
+//! message Request { int64 client_id = 1; string request_data = 2; }
+//! message Response { int64 server_id = 1; string response_data = 2; }
+//!
+//! service GRPCDemo {
+//!   rpc SimpleMethod(Request) returns (Response);
+//!   rpc ClientStreamingMethod(stream Request) returns (Response);
+//!   rpc ServerStreamingMethod(Request) returns (stream Response);
+//!   rpc BidirectionalStreamingMethod(stream Request) returns (stream Response);
+//! }
+//! ```
+//!
+//! **Generating the code**, in `build.rs`:
+//!
+//! ```text
+//! fn main() -> std::io::Result<()> {
+//!     h2grpc::codegen::compile_protos(&["proto/demo.proto"], &["proto"])
+//! }
+//! ```
+//!
+//! This writes one file per protobuf package into `OUT_DIR`, named after the package:
+//! `demo.rs` here (`package my.api.v1;` would give `my.api.v1.rs`). Include it in a
+//! module of your choice with `include!(concat!(env!("OUT_DIR"), "/demo.rs"))`. For
+//! `service GRPCDemo` it holds:
+//!
+//! - `Request`, `Response`: the messages (prost structs);
+//! - `grpc_demo_server::GrpcDemo`: the trait to implement, one `async fn` per method in
+//!   snake_case; `grpc_demo_server::GrpcDemoServer`, the adapter to add to a [`Server`];
+//!   `grpc_demo_server::SERVICE_NAME`, `"demo.GRPCDemo"`;
+//! - `grpc_demo_client::GrpcDemoClient`: the client, one `async fn` per method;
+//! - `FILE_DESCRIPTOR_SET`: the package's descriptors, for [`reflection`].
+//!
+//! The modules are the service's name in snake_case with `_server` and `_client`; the
+//! trait and the types take prost's UpperCamelCase of it (`GRPCDemo` is `GrpcDemo`).
+//!
+//! **Serving and calling** (this runs as a test of this crate, whose `build.rs` generates
+//! `demo.rs`):
+//!
+//! ```
+//! pub mod demo {
+//!     include!(concat!(env!("OUT_DIR"), "/demo.rs"));
+//! }
+//!
+//! use demo::grpc_demo_client::GrpcDemoClient;
+//! use demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+//! use futures_util::{StreamExt, stream};
+//! use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
+//!
+//! struct Demo;
+//!
+//! fn reply(text: String) -> demo::Response {
+//!     demo::Response { server_id: 1, response_data: text }
+//! }
+//!
+//! // One method per rpc. An `Err(Status)` is what the client's call fails with.
+//! impl GrpcDemo for Demo {
+//!     async fn simple_method(
+//!         &self,
+//!         request: Request<demo::Request>,
+//!     ) -> Result<Response<demo::Response>, Status> {
+//!         let text = &request.message().request_data;
+//!         if text.is_empty() {
+//!             return Err(Status::invalid_argument("request_data is empty"));
+//!         }
+//!         Ok(Response::new(reply(format!("got {text}"))))
+//!     }
+//!
+//!     // Client streaming: read the requests until `message()` is `Ok(None)`.
+//!     async fn client_streaming_method(
+//!         &self,
+//!         request: Request<Streaming<demo::Request>>,
+//!     ) -> Result<Response<demo::Response>, Status> {
+//!         let mut requests = request.into_message();
+//!         let mut count = 0;
+//!         while let Some(_request) = requests.message().await? {
+//!             count += 1;
+//!         }
+//!         Ok(Response::new(reply(format!("{count} requests"))))
+//!     }
+//!
+//!     // Server streaming: answer with any boxed stream of `Result<message, Status>`.
+//!     async fn server_streaming_method(
+//!         &self,
+//!         _request: Request<demo::Request>,
+//!     ) -> Result<Response<ResponseStream<demo::Response>>, Status> {
+//!         let replies = (1..=3).map(|i| Ok(reply(format!("reply {i}"))));
+//!         Ok(Response::new(Box::pin(stream::iter(replies))))
+//!     }
+//!
+//!     // Bidirectional: here, one reply per request as each arrives.
+//!     async fn bidirectional_streaming_method(
+//!         &self,
+//!         request: Request<Streaming<demo::Request>>,
+//!     ) -> Result<Response<ResponseStream<demo::Response>>, Status> {
+//!         let replies = request
+//!             .into_message()
+//!             .map(|request| request.map(|r| reply(format!("echo {}", r.request_data))));
+//!         Ok(Response::new(Box::pin(replies)))
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Serve on a port the OS picks (`Server::serve(addr)` binds and serves in one step).
+//!     let listening = Server::new()
+//!         .add_service(GrpcDemoServer::new(Demo))
+//!         .bind("127.0.0.1:0")
+//!         .await?;
+//!     let addr = listening.local_addrs()[0];
+//!     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//!     let server = tokio::spawn(listening.serve_with_shutdown(async {
+//!         let _ = stopped.await;
+//!     }));
+//!
+//!     let client = GrpcDemoClient::connect(addr.to_string()).await?;
+//!     let request = |text: &str| demo::Request { client_id: 7, request_data: text.into() };
+//!
+//!     let response = client.simple_method(request("hi")).await?;
+//!     assert_eq!(response.message().response_data, "got hi");
+//!
+//!     let status = client.simple_method(request("")).await.unwrap_err();
+//!     assert_eq!(status.code(), h2grpc::Code::InvalidArgument);
+//!
+//!     let requests = stream::iter([request("a"), request("b")]);
+//!     let response = client.client_streaming_method(requests).await?;
+//!     assert_eq!(response.message().response_data, "2 requests");
+//!
+//!     let mut replies = client.server_streaming_method(request("")).await?.into_message();
+//!     let mut texts = Vec::new();
+//!     while let Some(reply) = replies.message().await? {
+//!         texts.push(reply.response_data);
+//!     }
+//!     assert_eq!(texts, ["reply 1", "reply 2", "reply 3"]);
+//!
+//!     let requests = stream::iter([request("x"), request("y")]);
+//!     let replies = client.bidirectional_streaming_method(requests).await?.into_message();
+//!     let texts: Vec<String> = replies.map(|r| r.unwrap().response_data).collect().await;
+//!     assert_eq!(texts, ["echo x", "echo y"]);
+//!
+//!     // A graceful shutdown: the server stops accepting and lets calls in flight finish.
+//!     let _ = stop.send(());
+//!     server.await??;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Errors with typed details (`google.rpc.BadRequest` and the other standard ones) are in
+//! [`status::details`]; the standard health and reflection services are [`health`] and
+//! [`reflection`], each one `add_service` away.
 //!
 //! # Layout
 //!
@@ -44,7 +215,7 @@
 //!   that sets each service's status; a graceful shutdown sets all NOT_SERVING.
 //! - [`reflection`]: `grpc.reflection.v1` and `v1alpha` over the descriptor sets the generator
 //!   embeds (`FILE_DESCRIPTOR_SET` in each package's module).
-//! - `codegen`: the prost-build `ServiceGenerator` (feature `codegen`; `build.rs` uses it too).
+//! - [`codegen`]: the prost-build `ServiceGenerator` (feature `codegen`; `build.rs` uses it too).
 //!
 //! The demo service and binaries are the `h2grpc-demo` crate (`demo/`), the interop suite
 //! the `h2grpc-interop` crate (`interop/`): a user of this crate compiles neither.
@@ -64,6 +235,17 @@ extern crate self as h2grpc;
 pub mod client;
 #[cfg(feature = "codegen")]
 pub mod codegen;
+/// The service generator for `build.rs` (feature `codegen`): prost-build plus our server
+/// and client code.
+///
+#[doc = include_str!("codegen.md")]
+///
+/// # This documentation was built without the feature
+///
+/// So the items named above are not listed here. Build with `--features codegen` (or
+/// `--all-features`, as docs.rs does) to see them.
+#[cfg(all(doc, not(feature = "codegen")))]
+pub mod codegen {}
 pub mod compression;
 mod deadline;
 mod error;
