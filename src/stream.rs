@@ -87,7 +87,7 @@ pub struct Streaming<T> {
     /// What the call (server) or attempt (client) counts into, when anything listens.
     counts: Option<Arc<Counts>>,
     /// Client side, streaming responses: the call's telemetry, ended with the stream.
-    call: Option<ClientCall>,
+    call: Option<Box<ClientCall>>,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -164,7 +164,9 @@ impl<T: prost::Message + Default> Streaming<T> {
 
     /// End `call` when this (client) stream ends.
     pub(crate) fn with_call(mut self, call: ClientCall) -> Self {
-        self.call = Some(call);
+        if call.is_listened() {
+            self.call = Some(Box::new(call));
+        }
         self
     }
 
@@ -405,6 +407,11 @@ impl Sender {
     pub(crate) fn with_counts(mut self, counts: Option<Arc<Counts>>) -> Self {
         self.counts = counts;
         self
+    }
+
+    /// Count the messages sent into `counts` from now on.
+    pub(crate) fn count_into(&mut self, counts: Arc<Counts>) {
+        self.counts = Some(counts);
     }
 
     /// The counts, if any.

@@ -191,10 +191,13 @@ impl Drop for Counts {
     }
 }
 
-/// One call on the server: its span and, when anything listens, its counts.
-pub(crate) struct ServerCall {
+/// One call on the server: when anything listens (a subscriber at DEBUG, or metrics), its
+/// span, counts and method; else nothing but a null pointer carried with the call.
+pub(crate) struct ServerCall(Option<Box<ListenedCall>>);
+
+struct ListenedCall {
     span: Span,
-    counts: Option<Arc<Counts>>,
+    counts: Arc<Counts>,
     /// `grpc.method`: the full name when the service named the method, else `"other"`.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     method: &'static str,
@@ -213,58 +216,63 @@ impl ServerCall {
             messages_sent = tracing::field::Empty,
             messages_received = tracing::field::Empty,
         );
-        let metrics = is_recording_metrics();
-        let counts = if metrics || !span.is_disabled() {
-            if let Some(addr) = peer.addr() {
-                span.record("peer", tracing::field::display(addr));
-            }
-            Some(Arc::new(Counts::new(Instant::now(), None)))
-        } else {
-            None
-        };
-        ServerCall {
-            span,
-            counts,
-            method: OTHER_METHOD,
+        if span.is_disabled() && !is_recording_metrics() {
+            return ServerCall(None);
         }
+        if let Some(addr) = peer.addr() {
+            span.record("peer", tracing::field::display(addr));
+        }
+        ServerCall(Some(Box::new(ListenedCall {
+            span,
+            counts: Arc::new(Counts::new(Instant::now(), None)),
+            method: OTHER_METHOD,
+        })))
     }
 
     /// The method's full name (`package.Service/Method`), for the metrics' `grpc.method`.
     pub(crate) fn name(&mut self, full_method: &'static str) {
-        self.method = full_method;
+        if let Some(call) = &mut self.0 {
+            call.method = full_method;
+        }
     }
 
     /// The call runs: count it as started, under its method's name.
     pub(crate) fn begin(&self) {
         #[cfg(feature = "metrics")]
-        if self.counts.is_some() && is_recording_metrics() {
-            metrics_impl::server_call_started(self.method);
+        if let Some(call) = &self.0
+            && is_recording_metrics()
+        {
+            metrics_impl::server_call_started(call.method);
         }
     }
 
-    /// The span the call runs in.
-    pub(crate) fn span(&self) -> &Span {
-        &self.span
+    /// The span the call runs in, when it is on.
+    pub(crate) fn span(&self) -> Option<&Span> {
+        self.0
+            .as_ref()
+            .map(|call| &call.span)
+            .filter(|span| !span.is_disabled())
     }
 
     /// What the call's pipelines count into; `None` when nothing listens.
     pub(crate) fn counts(&self) -> Option<&Arc<Counts>> {
-        self.counts.as_ref()
+        self.0.as_ref().map(|call| &call.counts)
     }
 
     /// The call is over: record its status (`CANCELLED` when none was sent), duration and
     /// sizes.
     pub(crate) fn finish(self) {
-        let Some(counts) = &self.counts else {
+        let Some(call) = self.0 else {
             return;
         };
+        let counts = &call.counts;
         let code = counts.code();
         let duration = counts.duration();
         #[cfg(feature = "metrics")]
         if is_recording_metrics() {
-            metrics_impl::server_call_ended(self.method, code, duration, counts);
+            metrics_impl::server_call_ended(call.method, code, duration, counts);
         }
-        end_span(&self.span, code, duration, counts, true);
+        end_span(&call.span, code, duration, counts, true);
     }
 
     /// A call answered before it reached a method (malformed, expired, unknown method):
@@ -351,6 +359,11 @@ impl ClientCall {
 
     pub(crate) fn span(&self) -> &Span {
         &self.span
+    }
+
+    /// Whether anything listens to this call.
+    pub(crate) fn is_listened(&self) -> bool {
+        self.attempts.active
     }
 
     /// How the call's attempts are counted.

@@ -78,6 +78,7 @@ pub(crate) fn accept(
         }
     };
     let telemetry = ServerCall::start(service.name(), method, peer);
+    let span = telemetry.span().cloned();
     // Only with interceptors: the path they are shown (a `Uri` clone shares its bytes).
     let intercept = interceptors.map(|i| Box::new((i.clone(), parts.uri.clone())));
     let call = Call {
@@ -91,7 +92,11 @@ pub(crate) fn accept(
         telemetry,
     };
     match service.call(method, call) {
-        Ok(future) => Some(future),
+        // The call runs in its span, when one is on (only then is it entered at each poll).
+        Ok(future) => Some(match span {
+            None => future,
+            Some(span) => Box::pin(tracing::Instrument::instrument(future, span)),
+        }),
         Err(call) => {
             let status = Status::unimplemented(format!(
                 "unknown method {method} for service {}",
@@ -213,7 +218,6 @@ impl Call {
             telemetry,
         } = self;
         telemetry.begin();
-        let span = telemetry.span().clone();
         let counts = telemetry.counts().cloned();
         let work = async move {
             let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
@@ -308,20 +312,14 @@ impl Call {
                         metadata,
                     );
                     responder.prepare(head, encoder);
-                    if headers_first && !responder.write_header() {
-                        return;
+                    if !headers_first || responder.write_header() {
+                        P::send(responder, message, trailers, deadline).await;
                     }
-                    P::send(responder, message, trailers, deadline).await;
                 }
             }
+            telemetry.finish();
         };
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                work.await;
-                telemetry.finish();
-            },
-            span,
-        ))
+        Box::pin(work)
     }
 }
 
@@ -545,8 +543,10 @@ impl Responder {
             .unwrap_or_else(|| Encoder::new(usize::MAX, None, Compression::default()));
         match self.respond.send_response(head.write(metadata), false) {
             Ok(stream) => {
-                let sender = Sender::new(stream, encoder).with_counts(self.counts.clone());
-                self.sender = Some(sender);
+                let sender = self.sender.insert(Sender::new(stream, encoder));
+                if let Some(counts) = &self.counts {
+                    sender.count_into(counts.clone());
+                }
                 true
             }
             Err(_) => false,
