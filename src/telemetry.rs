@@ -205,7 +205,16 @@ struct ListenedCall {
 
 impl ServerCall {
     /// A call to `service`/`method` from `peer` begins (its request headers are read).
+    #[inline]
     pub(crate) fn start(service: &'static str, method: &str, peer: &Peer) -> ServerCall {
+        if !debug_enabled() && !is_recording_metrics() {
+            return ServerCall(None);
+        }
+        ServerCall::start_listened(service, method, peer)
+    }
+
+    #[cold]
+    fn start_listened(service: &'static str, method: &str, peer: &Peer) -> ServerCall {
         let span = tracing::debug_span!(
             "grpc.server.call",
             service,
@@ -261,18 +270,11 @@ impl ServerCall {
 
     /// The call is over: record its status (`CANCELLED` when none was sent), duration and
     /// sizes.
+    #[inline]
     pub(crate) fn finish(self) {
-        let Some(call) = self.0 else {
-            return;
-        };
-        let counts = &call.counts;
-        let code = counts.code();
-        let duration = counts.duration();
-        #[cfg(feature = "metrics")]
-        if is_recording_metrics() {
-            metrics_impl::server_call_ended(call.method, code, duration, counts);
+        if let Some(call) = self.0 {
+            (*call).finish();
         }
-        end_span(&call.span, code, duration, counts, true);
     }
 
     /// A call answered before it reached a method (malformed, expired, unknown method):
@@ -285,6 +287,28 @@ impl ServerCall {
             metrics_impl::server_call_ended(OTHER_METHOD, _code, Duration::ZERO, &counts);
         }
     }
+}
+
+impl ListenedCall {
+    #[cold]
+    fn finish(self) {
+        let counts = &self.counts;
+        let code = counts.code();
+        let duration = counts.duration();
+        #[cfg(feature = "metrics")]
+        if is_recording_metrics() {
+            metrics_impl::server_call_ended(self.method, code, duration, counts);
+        }
+        end_span(&self.span, code, duration, counts, true);
+    }
+}
+
+/// Whether DEBUG events and spans may be on (tracing's static and global level hints; the
+/// span macro checks its callsite's interest after).
+#[inline]
+fn debug_enabled() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    STATIC_MAX_LEVEL >= LevelFilter::DEBUG && LevelFilter::current() >= LevelFilter::DEBUG
 }
 
 /// The labels of a client call's metrics.
