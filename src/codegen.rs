@@ -275,8 +275,8 @@ impl prost_build::ServiceGenerator for ServiceGenerator {
             let _ = writeln!(buf, "                    let service = self.inner.clone();");
             let _ = writeln!(
                 buf,
-                "                    Ok(call.{kind}(move |request| async move {{ service.{}(request).await }}))",
-                m.name
+                "                    Ok(call.named(\"{full_name}/{}\").{kind}(move |request| async move {{ service.{}(request).await }}))",
+                m.proto_name, m.name
             );
             let _ = writeln!(buf, "                }}");
         }

@@ -207,6 +207,8 @@
 //! - [`client`]: [`Channel`]: targets and resolvers, a subchannel per address with
 //!   connectivity states and backoff, `pick_first` / `round_robin`, the service config, retries
 //!   and hedging (A6), interceptors, and the four call kinds.
+//! - [`telemetry`]: a DEBUG `tracing` span per call on both sides, and (feature `metrics`) the
+//!   gRFC A66 call and attempt metrics through the `metrics` facade.
 //! - [`tls`]: [`ServerTls`], [`ClientTls`] (rustls with `ring`, ALPN `h2`) and [`Peer`].
 //! - [`keepalive`]: PINGs after idle time, on both sides; a connection whose peer stops
 //!   answering is closed.
@@ -260,6 +262,7 @@ mod resolve;
 pub mod server;
 pub mod status;
 mod stream;
+pub mod telemetry;
 pub mod tls;
 
 pub use client::Channel;

@@ -11,6 +11,7 @@ use std::future::poll_fn;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +25,8 @@ use crate::deadline::Deadline;
 use crate::framing::{self, Decoder};
 use crate::keepalive::InFlight;
 use crate::metadata::Metadata;
-use crate::status::Status;
+use crate::status::{Code, Status};
+use crate::telemetry::{ClientCall, Counts};
 
 /// Default h2 flow-control window of each stream, in bytes, on both sides (h2's own
 /// default is 64 KiB).
@@ -82,6 +84,10 @@ pub struct Streaming<T> {
     _in_flight: Option<InFlight>,
     /// Client side: told the call's status when the stream ends (interceptors).
     on_end: Option<EndHook>,
+    /// What the call (server) or attempt (client) counts into, when anything listens.
+    counts: Option<Arc<Counts>>,
+    /// Client side, streaming responses: the call's telemetry, ended with the stream.
+    call: Option<Box<ClientCall>>,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -111,6 +117,8 @@ impl<T: prost::Message + Default> Streaming<T> {
             _pump_guard: None,
             _in_flight: None,
             on_end: None,
+            counts: None,
+            call: None,
             _message: PhantomData,
         }
     }
@@ -148,9 +156,37 @@ impl<T: prost::Message + Default> Streaming<T> {
         self
     }
 
+    /// Count the messages (and, on the client, tell the status) into `counts`.
+    pub(crate) fn with_counts(mut self, counts: Option<Arc<Counts>>) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// End `call` when this (client) stream ends.
+    pub(crate) fn with_call(mut self, call: ClientCall) -> Self {
+        if call.is_listened() {
+            self.call = Some(Box::new(call));
+        }
+        self
+    }
+
     fn ended_with(&mut self, status: &Status) {
         if let Some(hook) = self.on_end.take() {
             hook(status, self.trailers.as_ref());
+        }
+        self.telemetry_end(status.code());
+    }
+
+    /// Client side: the attempt and the call end with `code`.
+    fn telemetry_end(&mut self, code: Code) {
+        if self.side != Side::Client {
+            return;
+        }
+        if let Some(counts) = &self.counts {
+            counts.end(code);
+        }
+        if let Some(call) = self.call.take() {
+            call.finish(code, self.counts.as_deref(), true);
         }
     }
 
@@ -184,6 +220,8 @@ impl<T: prost::Message + Default> Streaming<T> {
             Ok(None) => {
                 if self.on_end.is_some() {
                     self.ended_with(&Status::ok());
+                } else {
+                    self.telemetry_end(Code::Ok);
                 }
                 Poll::Ready(Ok(None))
             }
@@ -196,6 +234,9 @@ impl<T: prost::Message + Default> Streaming<T> {
             match self.state {
                 State::Open => {
                     if let Some((message, compressed)) = self.decoder.decode_message()? {
+                        if let Some(counts) = &self.counts {
+                            counts.received_message();
+                        }
                         self.last_compressed = compressed;
                         return Poll::Ready(Ok(Some(message)));
                     }
@@ -204,6 +245,9 @@ impl<T: prost::Message + Default> Streaming<T> {
                             // The bytes now belong to the decoder, whose buffer is bounded by
                             // the receive limit: hand them back to the peer's window.
                             let _ = self.body.flow_control().release_capacity(chunk.len());
+                            if let Some(counts) = &self.counts {
+                                counts.received_data(chunk.len());
+                            }
                             self.decoder.push(chunk);
                         }
                         Some(Err(e)) => return Poll::Ready(Err(self.h2_error(&e))),
@@ -345,6 +389,8 @@ pub(crate) struct Sender {
     stream: SendStream<Bytes>,
     encoder: Encoder,
     batch: Batch,
+    /// What the call or attempt counts into, when anything listens.
+    counts: Option<Arc<Counts>>,
 }
 
 impl Sender {
@@ -353,7 +399,31 @@ impl Sender {
             stream,
             encoder,
             batch: Batch::default(),
+            counts: None,
         }
+    }
+
+    /// Count the messages sent into `counts`.
+    pub(crate) fn with_counts(mut self, counts: Option<Arc<Counts>>) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// Count the messages sent into `counts` from now on.
+    pub(crate) fn count_into(&mut self, counts: Arc<Counts>) {
+        self.counts = Some(counts);
+    }
+
+    /// The counts, if any.
+    pub(crate) fn counts(&self) -> Option<&Arc<Counts>> {
+        self.counts.as_ref()
+    }
+
+    fn queue(&mut self, encoded: Bytes) {
+        if let Some(counts) = &self.counts {
+            counts.sent(encoded.len());
+        }
+        self.batch.push(encoded);
     }
 
     /// How this stream's messages are encoded.
@@ -363,7 +433,7 @@ impl Sender {
 
     /// Queue an already encoded message; it leaves with the next DATA frame.
     pub(crate) fn push(&mut self, encoded: Bytes) {
-        self.batch.push(encoded);
+        self.queue(encoded);
     }
 
     /// Hand h2 what is queued, whole, without waiting for the peer's window: h2 holds it
@@ -439,7 +509,7 @@ impl Sender {
                     }
                 };
                 match next.map(|m| m.and_then(|m| self.encoder.encode(&m))) {
-                    Some(Ok(encoded)) => self.batch.push(encoded),
+                    Some(Ok(encoded)) => self.queue(encoded),
                     Some(Err(status)) => {
                         end = Some(status);
                         break;

@@ -31,7 +31,9 @@ use crate::metadata::Metadata;
 use crate::request::{Request, Response};
 use crate::status::Status;
 use crate::stream::{Encoder, Sender, Sent, Side, Streaming};
+use crate::telemetry::{AttemptCounts, Attempts as Telemetry, ClientCall, Counts};
 use futures_util::stream::FuturesUnordered;
+use tracing::Instrument;
 
 /// Attempts of a call whose stream the server refused unprocessed.
 const MAX_TRANSPARENT_ATTEMPTS: u32 = 3;
@@ -50,7 +52,13 @@ impl Channel {
         let mut request = request;
         self.intercept(&path, &mut request.metadata, &mut request.timeout)
             .await?;
-        let options = self.options(&path, request.timeout, request.wait_for_ready);
+        let call = ClientCall::start(path.path(), &self.inner.target);
+        let options = self.options(
+            &path,
+            request.timeout,
+            request.wait_for_ready,
+            call.attempts(),
+        );
         let deadline = options.deadline();
         let _in_flight = self.call_started();
         let result = within(deadline, async {
@@ -60,7 +68,9 @@ impl Channel {
             self.saw_headers(&path, &headers);
             single_response(headers, &mut responses).await
         })
+        .instrument(call.span().clone())
         .await;
+        call.finish(code_of(&result), None, false);
         self.saw_end(&path, &result);
         result
     }
@@ -86,9 +96,11 @@ impl Channel {
             ..
         } = request;
         self.intercept(&path, &mut metadata, &mut timeout).await?;
-        let options = self.options(&path, timeout, wait_for_ready);
+        let call = ClientCall::start(path.path(), &self.inner.target);
+        let options = self.options(&path, timeout, wait_for_ready, call.attempts());
         let deadline = options.deadline();
         let _in_flight = self.call_started();
+        let span = call.span().clone();
         if options.policy.is_some() {
             let result = within(deadline, async {
                 let (headers, mut responses, _writer) = self
@@ -104,19 +116,25 @@ impl Channel {
                 // The writer goes on sending while the answer is read.
                 single_response(headers, &mut responses).await
             })
+            .instrument(span)
             .await;
+            call.finish(code_of(&result), None, false);
             self.saw_end(&path, &result);
             return result;
         }
+        let mut counts = None;
         let result = within(deadline, async {
             let (response, sender) = self
                 .start_streaming(path.clone(), &metadata, compression, &options)
                 .await?;
+            counts = sender.counts().cloned();
+            let attempt = counts.clone();
             let mut pump = pin!(pump(sender, requests));
             let mut pumping = true;
             let mut answer = pin!(async {
-                let (headers, mut responses) =
-                    self.response_head::<Resp>(response, &options).await?;
+                let (headers, mut responses) = self
+                    .response_head::<Resp>(response, &options, attempt)
+                    .await?;
                 self.saw_headers(&path, &headers);
                 single_response(headers, &mut responses).await
             });
@@ -130,7 +148,9 @@ impl Channel {
             })
             .await
         })
+        .instrument(span)
         .await;
+        call.finish(code_of(&result), counts.as_deref(), true);
         self.saw_end(&path, &result);
         result
     }
@@ -148,19 +168,33 @@ impl Channel {
         let mut request = request;
         self.intercept(&path, &mut request.metadata, &mut request.timeout)
             .await?;
-        let options = self.options(&path, request.timeout, request.wait_for_ready);
+        let call = ClientCall::start(path.path(), &self.inner.target);
+        let options = self.options(
+            &path,
+            request.timeout,
+            request.wait_for_ready,
+            call.attempts(),
+        );
         let deadline = options.deadline();
         let in_flight = self.call_started();
         let opened = within(
             deadline,
             self.open_with_message::<_, Resp>(path.clone(), request, &options),
         )
+        .instrument(call.span().clone())
         .await;
-        let (headers, responses) = self.opened(&path, opened)?;
+        let (headers, responses) = match self.opened(&path, opened) {
+            Ok(opened) => opened,
+            Err(status) => {
+                call.finish(status.code(), None, true);
+                return Err(status);
+            }
+        };
         let responses = responses
             .with_deadline(Deadline::at(deadline))
             .with_in_flight(in_flight)
-            .with_end_hook(self.end_hook(&path));
+            .with_end_hook(self.end_hook(&path))
+            .with_call(call);
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 
@@ -190,7 +224,8 @@ impl Channel {
             ..
         } = request;
         self.intercept(&path, &mut metadata, &mut timeout).await?;
-        let options = self.options(&path, timeout, wait_for_ready);
+        let call = ClientCall::start(path.path(), &self.inner.target);
+        let options = self.options(&path, timeout, wait_for_ready, call.attempts());
         let deadline = options.deadline();
         let in_flight = self.call_started();
         let opened = within(deadline, async {
@@ -215,23 +250,37 @@ impl Channel {
             let (response, sender) = self
                 .start_streaming(path.clone(), &metadata, compression, &options)
                 .await?;
+            let counts = sender.counts().cloned();
             let (guard, stop) = oneshot::channel::<()>();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = pump(sender, requests) => {}
-                    _ = stop => {}
+            tokio::spawn(
+                async move {
+                    tokio::select! {
+                        _ = pump(sender, requests) => {}
+                        _ = stop => {}
+                    }
                 }
-            });
-            let (headers, responses) = self.response_head::<Resp>(response, &options).await?;
+                .in_current_span(),
+            );
+            let (headers, responses) = self
+                .response_head::<Resp>(response, &options, counts)
+                .await?;
             Ok((headers, (responses, guard)))
         })
+        .instrument(call.span().clone())
         .await;
-        let (headers, (responses, guard)) = self.opened(&path, opened)?;
+        let (headers, (responses, guard)) = match self.opened(&path, opened) {
+            Ok(opened) => opened,
+            Err(status) => {
+                call.finish(status.code(), None, true);
+                return Err(status);
+            }
+        };
         let responses = responses
             .with_deadline(Deadline::at(deadline))
             .with_pump_guard(Some(guard))
             .with_in_flight(in_flight)
-            .with_end_hook(self.end_hook(&path));
+            .with_end_hook(self.end_hook(&path))
+            .with_call(call);
         Ok(Response::from_parts(headers, responses, Metadata::new()))
     }
 
@@ -374,6 +423,7 @@ impl Channel {
         path: &PathAndQuery,
         timeout: Option<Duration>,
         wait_for_ready: Option<bool>,
+        telemetry: Telemetry,
     ) -> CallOptions<'_> {
         let settings = &self.inner.settings;
         let method = self
@@ -401,6 +451,7 @@ impl Channel {
                 method.and_then(|m| m.max_response_message_bytes),
             ),
             policy: method.and_then(|m| m.policy.as_ref()),
+            telemetry,
         }
     }
 
@@ -414,14 +465,14 @@ impl Channel {
         options: &CallOptions<'_>,
     ) -> Result<(ResponseFuture, Sender), Status> {
         let head = self.request_head(options, compression.encoding);
+        let counts = options.telemetry.start();
         let (response, send) = self
             .start(path, metadata, head, options.wait_for_ready)
-            .await?;
+            .await
+            .inspect_err(|status| end(&counts, status))?;
         let max = options.max_send;
-        Ok((
-            response,
-            Sender::new(send, Encoder::new(max, head.encoding, compression)),
-        ))
+        let encoder = Encoder::new(max, head.encoding, compression);
+        Ok((response, Sender::new(send, encoder).with_counts(counts)))
     }
 
     /// Wait for the response headers. A non-200 `:status` maps by the HTTP table; a
@@ -430,9 +481,13 @@ impl Channel {
         &self,
         response: ResponseFuture,
         options: &CallOptions<'_>,
+        counts: Option<Arc<Counts>>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let response = response.await.map_err(|e| Status::from_h2(&e))?;
-        self.read_head(response, options.max_receive)
+        let response = response
+            .await
+            .map_err(|e| Status::from_h2(&e))
+            .inspect_err(|status| end(&counts, status))?;
+        self.read_head(response, options.max_receive, counts)
     }
 
     /// Encode a call's one request message (compressed if negotiated) and send the call,
@@ -478,7 +533,7 @@ impl Channel {
         let policy = options.policy.filter(|_| held.is_some());
         let response = self.attempts(&attempt, policy).await?;
         drop(held);
-        self.read_head(response, options.max_receive)
+        self.read_head(response, options.max_receive, None)
     }
 
     /// Send the call, retried or hedged by `policy`, up to the response headers.
@@ -539,7 +594,7 @@ impl Channel {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| Status::internal("committed attempt without its writer"))?;
-        let (headers, responses) = self.read_head(response, options.max_receive)?;
+        let (headers, responses) = self.read_head(response, options.max_receive, None)?;
         Ok((headers, responses, writer))
     }
 
@@ -553,6 +608,7 @@ impl Channel {
             let mut head = call.head;
             head.previous_attempts = previous;
             head.timeout = call.options.time_left();
+            let counts = call.options.telemetry.start();
             let (response, send) = match self
                 .start(
                     call.path.clone(),
@@ -563,21 +619,22 @@ impl Channel {
                 .await
             {
                 Ok(started) => started,
-                Err(status) => return Outcome::Failed(status, Pushback::None),
+                Err(status) => return Outcome::failed(status, &counts),
             };
-            let sender = Sender::new(send, call.encoder.clone());
+            let sender = Sender::new(send, call.encoder.clone()).with_counts(counts.clone());
             let Some(writer) = call.replay.writer(previous, sender) else {
-                return Outcome::Failed(
+                return Outcome::failed(
                     Status::cancelled("the call committed to another attempt"),
-                    Pushback::None,
+                    &counts,
                 );
             };
             match response.await {
                 Ok(response) => {
-                    let outcome = Outcome::classify(response);
+                    let outcome = Outcome::counted(response, counts);
                     if let Outcome::Committed(_) = outcome {
                         if !call.replay.commit(&writer) {
-                            // Headers of an attempt the call no longer sends on.
+                            // Headers of an attempt the call no longer sends on (it ends
+                            // cancelled, as its stream is).
                             return Outcome::Failed(
                                 Status::cancelled("the call committed to another attempt"),
                                 Pushback::None,
@@ -594,9 +651,10 @@ impl Channel {
                         && call.replay.committed().is_none() =>
                 {
                     tracing::debug!(error = %e, transparent, "stream refused before processing; sending again");
+                    end(&counts, &Status::from_h2(&e));
                     transparent += 1;
                 }
-                Err(e) => return Outcome::Failed(Status::from_h2(&e), Pushback::None),
+                Err(e) => return Outcome::failed(Status::from_h2(&e), &counts),
             }
         }
     }
@@ -611,6 +669,7 @@ impl Channel {
             let mut head = attempt.head;
             head.previous_attempts = previous;
             head.timeout = attempt.options.time_left();
+            let counts = attempt.options.telemetry.start();
             let (response, send) = match self
                 .start(
                     attempt.path.clone(),
@@ -621,20 +680,21 @@ impl Channel {
                 .await
             {
                 Ok(started) => started,
-                Err(status) => return Outcome::Failed(status, Pushback::None),
+                Err(status) => return Outcome::failed(status, &counts),
             };
             // One message the caller already holds: h2 may queue it whole. An error here
             // shows again, with its cause, on the response.
-            let mut sender = Sender::new(send, attempt.encoder.clone());
+            let mut sender = Sender::new(send, attempt.encoder.clone()).with_counts(counts.clone());
             sender.push(attempt.body.clone());
             let _ = sender.flush_whole(true);
             match response.await {
-                Ok(response) => return Outcome::classify(response),
+                Ok(response) => return Outcome::counted(response, counts),
                 Err(e) if transparent < MAX_TRANSPARENT_ATTEMPTS && never_processed(&e) => {
                     tracing::debug!(error = %e, transparent, "stream refused before processing; sending again");
+                    end(&counts, &Status::from_h2(&e));
                     transparent += 1;
                 }
-                Err(e) => return Outcome::Failed(Status::from_h2(&e), Pushback::None),
+                Err(e) => return Outcome::failed(Status::from_h2(&e), &counts),
             }
         }
     }
@@ -770,25 +830,35 @@ impl Channel {
         &self,
         response: http::Response<h2::RecvStream>,
         max_receive: usize,
+        counts: Option<Arc<Counts>>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        // The attempt's counts: given, or carried by a retried or hedged attempt.
+        let counts = counts.or_else(|| {
+            parts
+                .extensions
+                .remove::<AttemptCounts>()
+                .map(|AttemptCounts(counts)| counts)
+        });
         if parts.status == http::StatusCode::OK && body.is_end_stream() {
             // Trailers-Only: the status is in these headers.
-            return match Status::from_headers(parts.headers.clone()) {
-                Some(status) if status.is_ok() => Ok((
-                    Metadata::new(),
-                    Streaming::ended(body, Metadata::from_headers(parts.headers)),
-                )),
-                Some(status) => Err(status),
-                None => Err(Status::unknown("response ended without grpc-status")),
-            };
+            let status = Status::from_headers(parts.headers.clone())
+                .unwrap_or_else(|| Status::unknown("response ended without grpc-status"));
+            if !status.is_ok() {
+                end(&counts, &status);
+                return Err(status);
+            }
+            let trailers = Metadata::from_headers(parts.headers);
+            let responses = Streaming::ended(body, trailers).with_counts(counts);
+            return Ok((Metadata::new(), responses));
         }
-        let head = ResponseHead::parse(parts.status, &parts.headers)?;
+        let head = ResponseHead::parse(parts.status, &parts.headers)
+            .inspect_err(|status| end(&counts, status))?;
         if let Some(accept) = head.accept {
             self.inner.server_accepts.learn(accept);
         }
         let decoder = Decoder::new(max_receive, head.encoding);
-        let responses = Streaming::new(body, Side::Client, decoder);
+        let responses = Streaming::new(body, Side::Client, decoder).with_counts(counts);
         Ok((Metadata::from_headers(parts.headers), responses))
     }
 }
@@ -800,6 +870,8 @@ struct CallOptions<'a> {
     max_send: usize,
     max_receive: usize,
     policy: Option<&'a CallPolicy>,
+    /// How each attempt is counted.
+    telemetry: Telemetry,
 }
 
 impl CallOptions<'_> {
@@ -885,6 +957,27 @@ enum Outcome {
 }
 
 impl Outcome {
+    /// A failure before any response: the attempt ends with `status`.
+    fn failed(status: Status, counts: &Option<Arc<Counts>>) -> Outcome {
+        end(counts, &status);
+        Outcome::Failed(status, Pushback::None)
+    }
+
+    /// [`Outcome::classify`], counted: a failed attempt ends with its status; a committed
+    /// one carries its counts to the response stream (in the response's extensions).
+    fn counted(response: http::Response<h2::RecvStream>, counts: Option<Arc<Counts>>) -> Outcome {
+        let mut outcome = Outcome::classify(response);
+        if let Some(counts) = counts {
+            match &mut outcome {
+                Outcome::Committed(response) => {
+                    response.extensions_mut().insert(AttemptCounts(counts));
+                }
+                Outcome::Failed(status, _) => counts.end(status.code()),
+            }
+        }
+        outcome
+    }
+
     fn classify(response: http::Response<h2::RecvStream>) -> Outcome {
         let trailers_only =
             response.status() == http::StatusCode::OK && response.body().is_end_stream();
@@ -908,6 +1001,21 @@ fn never_processed(err: &h2::Error) -> bool {
         return false;
     }
     err.is_go_away() || (err.is_reset() && err.reason() == Some(h2::Reason::REFUSED_STREAM))
+}
+
+/// The attempt behind `counts` ends with `status`.
+fn end(counts: &Option<Arc<Counts>>, status: &Status) {
+    if let Some(counts) = counts {
+        counts.end(status.code());
+    }
+}
+
+/// The code a call's result ends with.
+fn code_of<T>(result: &Result<T, Status>) -> crate::status::Code {
+    match result {
+        Ok(_) => crate::status::Code::Ok,
+        Err(status) => status.code(),
+    }
 }
 
 /// Run `call` under `deadline`: past it the call is dropped (its stream reset with

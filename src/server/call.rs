@@ -27,6 +27,7 @@ use crate::status::Status;
 use crate::stream::{
     Encoder, Outcome, ResponseStream, Sender, Sent, Side, Streaming, poll_source, supervise,
 };
+use crate::telemetry::{Counts, ServerCall};
 use crate::tls::Peer;
 
 /// A call, boxed, ready to be run by the connection or its own task.
@@ -59,23 +60,25 @@ pub(crate) fn accept(
     let head = match RequestHead::parse(&parts.headers) {
         Ok(head) => head,
         Err(status) => {
-            Responder::new(respond).write_status(status, Metadata::new());
+            refuse(respond, status);
             return None;
         }
     };
     if head.timeout.is_some_and(|t| t.is_zero()) {
         // The deadline passed before the call arrived (grpc-go sends `0n` then).
         let status = Status::deadline_exceeded("the deadline passed before the call arrived");
-        Responder::new(respond).write_status(status, Metadata::new());
+        refuse(respond, status);
         return None;
     }
     let (service, method) = match router.route(parts.uri.path()) {
         Ok(found) => found,
         Err(status) => {
-            Responder::new(respond).write_status(status, Metadata::new());
+            refuse(respond, status);
             return None;
         }
     };
+    let telemetry = ServerCall::start(service.name(), method, peer);
+    let span = telemetry.span().cloned();
     // Only with interceptors: the path they are shown (a `Uri` clone shares its bytes).
     let intercept = interceptors.map(|i| Box::new((i.clone(), parts.uri.clone())));
     let call = Call {
@@ -86,9 +89,14 @@ pub(crate) fn accept(
         config,
         peer: peer.clone(),
         intercept,
+        telemetry,
     };
     match service.call(method, call) {
-        Ok(future) => Some(future),
+        // The call runs in its span, when one is on (only then is it entered at each poll).
+        Ok(future) => Some(match span {
+            None => future,
+            Some(span) => Box::pin(tracing::Instrument::instrument(future, span)),
+        }),
         Err(call) => {
             let status = Status::unimplemented(format!(
                 "unknown method {method} for service {}",
@@ -98,6 +106,12 @@ pub(crate) fn accept(
             None
         }
     }
+}
+
+/// Answer a call refused before it reached a method, and count it (`grpc.method` "other").
+fn refuse(respond: SendResponse<Bytes>, status: Status) {
+    ServerCall::refused(status.code());
+    Responder::new(respond).write_status(status, Metadata::new());
 }
 
 /// An accepted call, routed to a method but not yet started. Generated service code turns
@@ -112,6 +126,8 @@ pub struct Call {
     peer: Arc<Peer>,
     /// The server's interceptors and the call's path; `None` without interceptors.
     intercept: Option<Box<(Interceptors, http::Uri)>>,
+    /// The call's span, and its counts when anything listens.
+    telemetry: ServerCall,
 }
 
 impl std::fmt::Debug for Call {
@@ -125,7 +141,15 @@ impl std::fmt::Debug for Call {
 impl Call {
     /// End the call at once with `status`, as a Trailers-Only response.
     pub fn reject(self, status: Status) {
-        Responder::new(self.respond).write_status(status, Metadata::new());
+        refuse(self.respond, status);
+    }
+
+    /// Name the call's method in full (`package.Service/Method`), the `grpc.method` of its
+    /// metrics (feature `metrics`). Generated code names every method it routes; a call
+    /// left unnamed is counted under `"other"`, as gRFC A66 asks for unregistered methods.
+    pub fn named(mut self, full_method: &'static str) -> Call {
+        self.telemetry.name(full_method);
+        self
     }
 
     /// A unary call: one request, one response.
@@ -191,13 +215,18 @@ impl Call {
             config,
             peer,
             intercept,
+            telemetry,
         } = self;
-        Box::pin(async move {
+        telemetry.begin();
+        let counts = telemetry.counts().cloned();
+        let work = async move {
             let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
-            let requests = Streaming::<Req>::new(body, Side::Server, decoder);
+            let requests =
+                Streaming::<Req>::new(body, Side::Server, decoder).with_counts(counts.clone());
             // What interceptors add to the response; only a call with interceptors has it.
             let mut extras: Option<Box<ResponseExtras>> = None;
             let mut responder = Responder::new(respond);
+            responder.counts = counts;
             let mut deadline = Deadline::after(head.timeout);
             let outcome = {
                 let extras_slot = &mut extras;
@@ -283,13 +312,14 @@ impl Call {
                         metadata,
                     );
                     responder.prepare(head, encoder);
-                    if headers_first && !responder.write_header() {
-                        return;
+                    if !headers_first || responder.write_header() {
+                        P::send(responder, message, trailers, deadline).await;
                     }
-                    P::send(responder, message, trailers, deadline).await;
                 }
             }
-        })
+            telemetry.finish();
+        };
+        Box::pin(work)
     }
 }
 
@@ -461,6 +491,8 @@ pub(crate) struct Responder {
     encoder: Option<Encoder>,
     /// Once the headers are out: the stream's outbound pipeline.
     sender: Option<Sender>,
+    /// What the call counts into, when anything listens; told the status.
+    counts: Option<Arc<Counts>>,
 }
 
 impl Responder {
@@ -470,6 +502,7 @@ impl Responder {
             pending: None,
             encoder: None,
             sender: None,
+            counts: None,
         }
     }
 
@@ -510,7 +543,10 @@ impl Responder {
             .unwrap_or_else(|| Encoder::new(usize::MAX, None, Compression::default()));
         match self.respond.send_response(head.write(metadata), false) {
             Ok(stream) => {
-                self.sender = Some(Sender::new(stream, encoder));
+                let sender = self.sender.insert(Sender::new(stream, encoder));
+                if let Some(counts) = &self.counts {
+                    sender.count_into(counts.clone());
+                }
                 true
             }
             Err(_) => false,
@@ -551,6 +587,9 @@ impl Responder {
             && let Some(sender) = &mut self.sender
             && sender.flush_whole(false).is_ok()
         {
+            if let Some(counts) = &self.counts {
+                counts.end(crate::status::Code::Ok);
+            }
             sender.send_trailers(headers::ok_trailers(trailers));
         }
     }
@@ -562,6 +601,9 @@ impl Responder {
     }
 
     fn write_status_in_place(&mut self, status: Status, trailers: Metadata) {
+        if let Some(counts) = &self.counts {
+            counts.end(status.code());
+        }
         // An error carries the trailers too (grpc-go sends `SetTrailer`'s on failure).
         let (status, trailers) = if status.is_ok() || trailers.is_empty() {
             (status, trailers)
