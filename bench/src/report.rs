@@ -176,10 +176,10 @@ impl Report {
         let ended = counted.calls + counted.errors;
         let json = json!({
             "target": config.target,
-            "service": work.service.name(),
+            "service": work.service,
             "kind": work.kind.name(),
             "path": work.path.as_str(),
-            "request_bytes": work.request.0.len(),
+            "request_bytes": work.request_bytes(),
             "messages_per_call": work.messages,
             "connections": config.connections,
             "concurrency": config.concurrency,

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use futures_util::stream;
+use h2grpc::client::ChannelBuilder;
 use h2grpc::{Channel, Code, Request, Status};
 use hdrhistogram::Histogram;
 
@@ -31,11 +32,23 @@ pub enum Length {
     Total(u64),
 }
 
+/// Makes the builder of one connection's channel; called once per connection, on the
+/// worker thread that owns it (so TLS, authority and other channel settings are the
+/// caller's to choose).
+pub type Connector = Arc<dyn Fn() -> ChannelBuilder + Send + Sync>;
+
+/// How long a connection may take to become READY by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything the run needs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
-    /// The channel target (`host:port`, `ipv4:...`, `unix:path`, ...).
+    /// The channel target (`host:port`, `ipv4:...`, `unix:path`, ...), for reports and errors.
     pub target: String,
+    /// The builder of each connection's channel.
+    pub connect: Connector,
+    /// How long each connection may take to become READY.
+    pub connect_timeout: Duration,
     /// Connections (one Channel each).
     pub connections: usize,
     /// Calls in flight per connection; 0: connections only, held idle.
@@ -50,6 +63,14 @@ pub struct Config {
     pub threads: usize,
     /// A progress line on stderr each second.
     pub progress: bool,
+}
+
+impl Config {
+    /// A channel with the default settings to `target` (`host:port`, `unix:path`, ...).
+    pub fn plain_connector(target: &str) -> Connector {
+        let target = target.to_string();
+        Arc::new(move || Channel::builder(target.clone()))
+    }
 }
 
 /// What every thread shares: the phase and the counters of the measured window.
@@ -277,10 +298,18 @@ async fn thread_main(
     let mut channels = Vec::new();
     let mut error = None;
     for _ in &connections {
-        match Channel::connect(config.target.clone()).await {
-            Ok(channel) => channels.push(channel),
-            Err(e) => {
+        let connecting = (config.connect)().connect();
+        match tokio::time::timeout(config.connect_timeout, connecting).await {
+            Ok(Ok(channel)) => channels.push(channel),
+            Ok(Err(e)) => {
                 error = Some(format!("cannot connect to {}: {e}", config.target));
+                break;
+            }
+            Err(_) => {
+                error = Some(format!(
+                    "cannot connect to {}: not READY within {:?}",
+                    config.target, config.connect_timeout
+                ));
                 break;
             }
         }
@@ -399,21 +428,22 @@ async fn call_loop(
     tally
 }
 
-/// The request messages of a streaming call: `work.messages` of them, or (0) until the run
-/// stops, `work.interval` apart; each one counted as it is handed to the channel.
+/// The request messages of a streaming call: `work.messages` of them (the workload's
+/// requests in turn), or (0) until the run stops, `work.interval` apart; each one counted as
+/// it is handed to the channel.
 fn requests(
     work: &Workload,
     shared: &Arc<Shared>,
 ) -> impl futures_util::Stream<Item = Encoded> + use<> {
-    let request = work.request.clone();
+    let list = work.requests.clone();
     let interval = work.interval;
     let unlimited = work.messages == 0;
     let left = work.messages;
     let shared = shared.clone();
-    stream::unfold((left, true), move |(left, first)| {
-        let (request, shared) = (request.clone(), shared.clone());
+    stream::unfold((left, 0usize), move |(left, sent)| {
+        let (list, shared) = (list.clone(), shared.clone());
         async move {
-            if !first && !interval.is_zero() {
+            if sent > 0 && !interval.is_zero() {
                 // Hold the stream open, but wake up for the end of the run.
                 let until = tokio::time::Instant::now() + interval;
                 while tokio::time::Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
@@ -433,34 +463,48 @@ fn requests(
             } else {
                 left - 1
             };
+            let request = list[sent % list.len()].clone();
             shared.sent(1, request.0.len() as u64);
-            Some((request, (left, false)))
+            Some((request, (left, sent.wrapping_add(1))))
         }
     })
+}
+
+/// The request of a call: the message with the workload's metadata and deadline.
+fn request<T>(work: &Workload, message: T) -> Request<T> {
+    if work.metadata.is_empty() && work.timeout.is_none() {
+        Request::new(message)
+    } else {
+        Request::from_parts(work.metadata.clone(), message, work.timeout)
+    }
 }
 
 /// One call of the workload's kind; every message in and out counted.
 async fn call(channel: &Channel, work: &Workload, shared: &Arc<Shared>) -> Result<(), Status> {
     let path = work.path.clone();
-    let len = work.request.0.len() as u64;
     match work.kind {
         Kind::Unary => {
-            shared.sent(1, len);
+            let message = work.first().clone();
+            shared.sent(1, message.0.len() as u64);
             let response = channel
-                .unary::<Encoded, Skipped>(path, Request::new(work.request.clone()))
+                .unary::<Encoded, Skipped>(path, request(work, message))
                 .await?;
             shared.received(1, response.message().len as u64);
         }
         Kind::ClientStream => {
             let response = channel
-                .client_streaming::<Encoded, Skipped, _>(path, Request::new(requests(work, shared)))
+                .client_streaming::<Encoded, Skipped, _>(
+                    path,
+                    request(work, requests(work, shared)),
+                )
                 .await?;
             shared.received(1, response.message().len as u64);
         }
         Kind::ServerStream => {
-            shared.sent(1, len);
+            let message = work.first().clone();
+            shared.sent(1, message.0.len() as u64);
             let mut responses = channel
-                .server_streaming::<Encoded, Skipped>(path, Request::new(work.request.clone()))
+                .server_streaming::<Encoded, Skipped>(path, request(work, message))
                 .await?
                 .into_message();
             while let Some(message) = responses.message().await? {
@@ -469,7 +513,7 @@ async fn call(channel: &Channel, work: &Workload, shared: &Arc<Shared>) -> Resul
         }
         Kind::Bidi => {
             let mut responses = channel
-                .streaming::<Encoded, Skipped, _>(path, Request::new(requests(work, shared)))
+                .streaming::<Encoded, Skipped, _>(path, request(work, requests(work, shared)))
                 .await?
                 .into_message();
             while let Some(message) = responses.message().await? {

@@ -1,17 +1,15 @@
-//! What one call sends and expects: the service and method for each call kind, the request
-//! messages encoded once and shared by every call, and a response type that checks the wire
-//! form and counts bytes without building the message.
+//! What one call sends and expects, for any method: its path and kind, the request messages
+//! encoded once and shared by every call, the metadata and deadline of each call, and a
+//! response type that checks the wire form and counts bytes without building the message.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
+use h2grpc::Metadata;
 use h2grpc::http::uri::PathAndQuery;
 use h2grpc::prost::encoding::{DecodeContext, WireType, key_len, skip_field};
 use h2grpc::prost::{DecodeError, Message};
-use h2grpc_demo::pb as demo;
-use h2grpc_interop::pb as testing;
-
-/// The `request_data` of the official Python client (and of tonic-demo-client and the h2load
-/// request file), so that every load generator sends the same 27-byte request.
-const OFFICIAL_REQUEST_DATA: &str = "called by Python client";
 
 /// The four call kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -27,6 +25,21 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a method that streams requests (`client`) and/or responses (`server`).
+    pub fn of(client: bool, server: bool) -> Kind {
+        match (client, server) {
+            (false, false) => Kind::Unary,
+            (true, false) => Kind::ClientStream,
+            (false, true) => Kind::ServerStream,
+            (true, true) => Kind::Bidi,
+        }
+    }
+
+    /// True for the kinds whose calls carry several requests.
+    pub fn streams_requests(self) -> bool {
+        matches!(self, Kind::ClientStream | Kind::Bidi)
+    }
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -34,28 +47,6 @@ impl Kind {
             Kind::ClientStream => "client-stream",
             Kind::ServerStream => "server-stream",
             Kind::Bidi => "bidi",
-        }
-    }
-}
-
-/// The service the calls go to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Service {
-    /// `demo.GRPCDemo` (proto/demo.proto): served by our demo-server, the tonic peer and, for
-    /// unary, the bare-h2 ceiling. The response sizes are the server's own; `--payload` sizes
-    /// `request_data`; the server-streaming and bidi methods answer five messages per call.
-    Demo,
-    /// `grpc.testing.TestService` (the interop suite): `--payload` bytes each way, and
-    /// `--messages` responses per server-streaming call.
-    Test,
-}
-
-impl Service {
-    /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Demo => "demo.GRPCDemo",
-            Service::Test => "grpc.testing.TestService",
         }
     }
 }
@@ -124,98 +115,60 @@ impl Message for Skipped {
 /// Everything a call needs, built once before the run.
 #[derive(Clone, Debug)]
 pub struct Workload {
-    /// The service called.
-    pub service: Service,
+    /// The service called, for the report (`pkg.Service`).
+    pub service: String,
     /// The call kind.
     pub kind: Kind,
     /// The method's path.
     pub path: PathAndQuery,
-    /// The request message (for streaming kinds, each of them).
-    pub request: Encoded,
+    /// The request messages, never empty. Unary and server-streaming calls send the first;
+    /// a client-streaming or bidi call sends them in turn, starting over after the last.
+    pub requests: Arc<[Encoded]>,
     /// Requests per client-streaming or bidi call; 0: until the run ends.
     pub messages: u64,
     /// Pause between two requests of a streaming call.
-    pub interval: std::time::Duration,
+    pub interval: Duration,
+    /// Metadata sent with every call.
+    pub metadata: Metadata,
+    /// The deadline of every call (sent as grpc-timeout and enforced by the channel).
+    pub timeout: Option<Duration>,
 }
 
 impl Workload {
-    /// The workload of `kind` on `service`, requests of `payload` bytes (demo, by default:
-    /// the official client's request).
-    pub fn new(service: Service, kind: Kind, payload: Option<usize>, messages: u64) -> Workload {
-        let path = match (service, kind) {
-            (Service::Demo, Kind::Unary) => "/demo.GRPCDemo/SimpleMethod",
-            (Service::Demo, Kind::ClientStream) => "/demo.GRPCDemo/ClientStreamingMethod",
-            (Service::Demo, Kind::ServerStream) => "/demo.GRPCDemo/ServerStreamingMethod",
-            (Service::Demo, Kind::Bidi) => "/demo.GRPCDemo/BidirectionalStreamingMethod",
-            (Service::Test, Kind::Unary) => "/grpc.testing.TestService/UnaryCall",
-            (Service::Test, Kind::ClientStream) => "/grpc.testing.TestService/StreamingInputCall",
-            (Service::Test, Kind::ServerStream) => "/grpc.testing.TestService/StreamingOutputCall",
-            (Service::Test, Kind::Bidi) => "/grpc.testing.TestService/FullDuplexCall",
-        };
-        let request_data =
-            payload.map_or_else(|| OFFICIAL_REQUEST_DATA.to_string(), |n| "x".repeat(n));
-        let payload = payload.unwrap_or(0);
-        let size = i32::try_from(payload).unwrap_or(i32::MAX);
-        let body = vec![0u8; payload];
-        let bytes = match (service, kind) {
-            (Service::Demo, _) => demo::Request {
-                client_id: 1,
-                request_data,
-            }
-            .encode_to_vec(),
-            (Service::Test, Kind::Unary) => testing::SimpleRequest {
-                response_size: size,
-                payload: Some(testing::Payload {
-                    body,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }
-            .encode_to_vec(),
-            (Service::Test, Kind::ClientStream) => testing::StreamingInputCallRequest {
-                payload: Some(testing::Payload {
-                    body,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }
-            .encode_to_vec(),
-            (Service::Test, Kind::ServerStream) => {
-                // One small request asking for `messages` responses of `payload` bytes.
-                let count = usize::try_from(messages.max(1)).unwrap_or(usize::MAX);
-                testing::StreamingOutputCallRequest {
-                    response_parameters: vec![
-                        testing::ResponseParameters {
-                            size,
-                            ..Default::default()
-                        };
-                        count
-                    ],
-                    ..Default::default()
-                }
-                .encode_to_vec()
-            }
-            (Service::Test, Kind::Bidi) => testing::StreamingOutputCallRequest {
-                response_parameters: vec![testing::ResponseParameters {
-                    size,
-                    ..Default::default()
-                }],
-                payload: Some(testing::Payload {
-                    body,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }
-            .encode_to_vec(),
+    /// Calls of `kind` to `path` of `service`, sending `requests` (an empty list: one empty
+    /// message), `messages` per streaming call, no pause, metadata or deadline.
+    pub fn new(
+        service: impl Into<String>,
+        kind: Kind,
+        path: PathAndQuery,
+        requests: Vec<Encoded>,
+        messages: u64,
+    ) -> Workload {
+        let requests: Arc<[Encoded]> = if requests.is_empty() {
+            Arc::new([Encoded::default()])
+        } else {
+            requests.into()
         };
         Workload {
-            service,
+            service: service.into(),
             kind,
-            path: PathAndQuery::from_static(path),
-            request: Encoded(Bytes::from(bytes)),
+            path,
+            requests,
             messages,
-            interval: std::time::Duration::ZERO,
+            interval: Duration::ZERO,
+            metadata: Metadata::new(),
+            timeout: None,
         }
+    }
+
+    /// The request of a unary or server-streaming call (the first of the list).
+    pub fn first(&self) -> &Encoded {
+        &self.requests[0]
+    }
+
+    /// The bytes of a request, on average over the list.
+    pub fn request_bytes(&self) -> usize {
+        self.requests.iter().map(|r| r.0.len()).sum::<usize>() / self.requests.len()
     }
 }
 
@@ -224,43 +177,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encoded_message_round_trips_through_prost() {
-        let work = Workload::new(Service::Demo, Kind::Unary, Some(10), 1);
-        let wire = work.request.encode_to_vec();
-        let back = demo::Request::decode(wire.as_slice()).expect("valid");
-        assert_eq!(back.request_data, "x".repeat(10));
-        assert_eq!(back.client_id, 1);
+    fn encoded_message_goes_out_as_it_is() {
+        let bytes = Bytes::from_static(&[0x08, 0x01, 0x12, 0x02, b'h', b'i']);
+        let wire = Encoded(bytes.clone()).encode_to_vec();
+        assert_eq!(wire, bytes.to_vec());
     }
 
     #[test]
-    fn default_demo_request_is_the_official_clients() {
-        // shared/peers/demo-request.grpc: a 5-byte prefix and these 27 bytes.
-        let work = Workload::new(Service::Demo, Kind::Unary, None, 1);
-        let mut expected = vec![0x08, 0x01, 0x12, 23];
-        expected.extend_from_slice(b"called by Python client");
-        assert_eq!(work.request.0.as_ref(), expected.as_slice());
-    }
-
-    #[test]
-    fn skipped_rejects_a_truncated_field() {
+    fn skipped_counts_a_valid_message_and_rejects_a_truncated_field() {
         // Field 2, length-delimited, claims 5 bytes but carries 2.
         let bad = [0x12u8, 5, b'a', b'b'];
         assert!(Skipped::decode(&bad[..]).is_err());
-        let good = demo::Response {
-            server_id: 1,
-            response_data: "ok".into(),
-        }
-        .encode_to_vec();
-        let skipped = Skipped::decode(good.as_slice()).expect("valid");
+        // Field 1 varint 300, field 2 "ok".
+        let good = [0x08u8, 0xac, 0x02, 0x12, 2, b'o', b'k'];
+        let skipped = Skipped::decode(&good[..]).expect("valid");
         assert_eq!(skipped.len, good.len());
     }
 
     #[test]
-    fn server_stream_request_asks_for_messages_responses() {
-        let work = Workload::new(Service::Test, Kind::ServerStream, Some(64), 7);
-        let req =
-            testing::StreamingOutputCallRequest::decode(work.request.0.as_ref()).expect("valid");
-        assert_eq!(req.response_parameters.len(), 7);
-        assert!(req.response_parameters.iter().all(|p| p.size == 64));
+    fn an_empty_request_list_sends_one_empty_message() {
+        let work = Workload::new(
+            "s.S",
+            Kind::Unary,
+            PathAndQuery::from_static("/s.S/M"),
+            Vec::new(),
+            1,
+        );
+        assert_eq!(&work.requests[..], &[Encoded::default()]);
+        assert_eq!(work.request_bytes(), 0);
+    }
+
+    #[test]
+    fn kinds_follow_the_streaming_flags() {
+        assert_eq!(Kind::of(false, false), Kind::Unary);
+        assert_eq!(Kind::of(true, false), Kind::ClientStream);
+        assert_eq!(Kind::of(false, true), Kind::ServerStream);
+        assert_eq!(Kind::of(true, true), Kind::Bidi);
+        assert!(Kind::Bidi.streams_requests() && !Kind::ServerStream.streams_requests());
     }
 }

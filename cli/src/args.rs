@@ -1,4 +1,4 @@
-//! The command line: four subcommands in grpcurl's shape, and the flags they share
+//! The command line: five subcommands in grpcurl's (and, for bench, ghz's) shape, and the flags they share
 //! (accepted before or after the positional arguments).
 
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ Exit status:
            69 NOT_FOUND, 76 UNIMPLEMENTED, 78 UNAVAILABLE, ...
   health:  grpc_health_probe's: 0 SERVING, 1 bad arguments, 2 connection failure,
            3 RPC failure, 4 not SERVING
+  bench:   0 when the run ends (failed calls are counted in the report), 1 when it
+           cannot run (bad arguments, unknown method, connection failure)
 
 Errors go to stderr; an RPC error as one line (line breaks in the message escaped):
   ERROR: code = Unimplemented, message = Method not found!";
@@ -23,8 +25,8 @@ Errors go to stderr; an RPC error as one line (line breaks in the message escape
 #[command(
     name = "h2grpc",
     version,
-    about = "List, describe, call and health-check gRPC services (grpcurl's shape, on h2grpc)",
-    long_about = "List, describe, call and health-check gRPC services.\n\n\
+    about = "List, describe, call, health-check and load-test gRPC services (grpcurl's shape, on h2grpc)",
+    long_about = "List, describe, call, health-check and load-test gRPC services.\n\n\
         Descriptors come from server reflection (grpc.reflection.v1, falling back to \
         v1alpha), or from --proto files (compiled in-process) or --protoset files (an \
         encoded FileDescriptorSet). Messages are read and written as JSON.",
@@ -135,6 +137,25 @@ pub enum Command {
         #[arg(long)]
         emit_defaults: bool,
     },
+    /// Load-test a method of any of the four kinds: connections x calls in flight, for a
+    /// duration or a number of calls, closed loop or at a fixed rate; reports calls/s,
+    /// messages/s, MB/s, latency quantiles, errors by status code and the client's CPU.
+    #[command(after_help = BENCH_HELP)]
+    Bench {
+        /// host:port, unix:PATH or another h2grpc target.
+        #[arg(value_name = "ADDR")]
+        addr: String,
+        /// The method: pkg.Service/Method (or pkg.Service.Method).
+        #[arg(value_name = "METHOD")]
+        method: String,
+        /// The request as JSON, encoded once before the run. For client-streaming and bidi
+        /// methods, one or more JSON documents, sent in turn (--messages per call, starting
+        /// over after the last). `@` reads them from stdin. Without -d: an empty request.
+        #[arg(short = 'd', long = "data", value_name = "JSON|@")]
+        data: Option<String>,
+        #[command(flatten)]
+        load: h2grpc_bench::LoadFlags,
+    },
     /// Check a server's health with grpc.health.v1.Health/Check, with grpc_health_probe's
     /// exit statuses.
     #[command(after_help = HEALTH_HELP)]
@@ -175,6 +196,21 @@ Exit status: 0 when the RPC ends OK; 64 + the gRPC status code when it fails (68
 DEADLINE_EXCEEDED, 76 for UNIMPLEMENTED, ...), with on stderr one line:
   ERROR: code = DeadlineExceeded, message = deadline exceeded
 1 for anything else (bad arguments or JSON, unknown method, connection failure).";
+
+const BENCH_HELP: &str = "\
+Examples:
+  h2grpc bench --plaintext localhost:23333 demo.GRPCDemo/SimpleMethod -d '{\"client_id\": 1, \"request_data\": \"hi\"}' --connections 4 --concurrency 64 --duration 10s
+  h2grpc bench --plaintext localhost:23333 demo.GRPCDemo/SimpleMethod --rate 5000 --concurrency 32 --total 100000 --json
+  h2grpc bench --plaintext --proto demo.proto localhost:23333 demo.GRPCDemo/ClientStreamingMethod -d '{\"request_data\": \"a\"} {\"request_data\": \"b\"}' --messages 10
+  h2grpc bench --plaintext -H 'authorization: Bearer TOKEN' --timeout 100ms localhost:23333 demo.GRPCDemo/ServerStreamingMethod -d '{}'
+
+Descriptors come from reflection, --proto or --protoset, as for `call`; -H metadata and the
+--timeout deadline go with every call. Responses are counted and sized (their protobuf wire
+form checked), not decoded. A progress line goes to stderr each second (--quiet: none); the
+report to stdout, as text or, with --json, as one JSON object.
+
+Exit status: 0 when the run ends, whatever the calls' statuses (the report counts them by
+code); 1 when it cannot run (bad arguments or JSON, unknown method, connection failure).";
 
 const HEALTH_HELP: &str = "\
 Examples:

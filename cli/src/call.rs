@@ -319,7 +319,7 @@ fn request_stream(
 }
 
 /// JSON documents one after another in `reader`, each encoded as `input`.
-fn documents<R: std::io::Read>(
+pub fn documents<R: std::io::Read>(
     reader: R,
     input: &MessageDescriptor,
 ) -> impl Iterator<Item = Result<RawMessage, Failure>> {

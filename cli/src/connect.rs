@@ -3,20 +3,54 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use h2grpc::client::ChannelBuilder;
 use h2grpc::{Channel, ClientTls, Metadata};
 
 use crate::args::Common;
 use crate::failure::Failure;
 
+/// How to reach the target as the flags say: address, authority, TLS (its files read once)
+/// and connect timeout, applied to as many channels as needed.
+#[derive(Clone)]
+pub struct Dial {
+    addr: String,
+    authority: Option<String>,
+    tls: Option<ClientTls>,
+    connect_timeout: Duration,
+}
+
+impl Dial {
+    /// The settings of `addr` from the shared flags; bad or unreadable TLS flags fail here.
+    pub fn new(addr: &str, flags: &Common) -> Result<Dial, Failure> {
+        Ok(Dial {
+            addr: addr.to_string(),
+            authority: flags.authority.clone(),
+            tls: tls(flags)?,
+            connect_timeout: flags.connect_timeout,
+        })
+    }
+
+    /// A builder of one channel with these settings.
+    pub fn builder(&self) -> ChannelBuilder {
+        let mut builder = Channel::builder(&self.addr).connect_timeout(self.connect_timeout);
+        if let Some(authority) = &self.authority {
+            builder = builder.authority(authority.clone());
+        }
+        if let Some(tls) = &self.tls {
+            builder = builder.tls(tls.clone());
+        }
+        builder
+    }
+
+    /// How long a connection may take.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+}
+
 /// Connects to `addr` as the flags say and waits until the connection is ready.
 pub async fn channel(addr: &str, flags: &Common) -> Result<Channel, Failure> {
-    let mut builder = Channel::builder(addr).connect_timeout(flags.connect_timeout);
-    if let Some(authority) = &flags.authority {
-        builder = builder.authority(authority.clone());
-    }
-    if let Some(tls) = tls(flags)? {
-        builder = builder.tls(tls);
-    }
+    let builder = Dial::new(addr, flags)?.builder();
     let started = Instant::now();
     let connected = tokio::time::timeout(flags.connect_timeout, builder.connect()).await;
     let channel = match connected {

@@ -1,13 +1,16 @@
-//! `h2grpc`: a grpcurl-class command-line client on h2grpc's `Channel`. Thin: parse the
-//! arguments, pick the descriptor source, run the subcommand, exit with its status.
+//! `h2grpc`: a grpcurl-class command-line client (and ghz-class load generator) on
+//! h2grpc's `Channel`. Thin: parse the arguments, pick the descriptor source, run the
+//! subcommand, exit with its status.
 //!
 //! Layout: `args` (the command line), `connect` (flags to a channel and metadata),
 //! `source` (descriptors from files or reflection), `reflection` (the reflection client),
 //! `describe` (descriptors printed as .proto text), `call` (dynamic calls of the four
-//! kinds), `health` (the health check), `raw` (encoded messages through the typed API),
-//! `failure` (error text and exit statuses).
+//! kinds), `health` (the health check), `bench` (load on any method, through the
+//! h2grpc_bench engine), `raw` (encoded messages through the typed API), `failure` (error
+//! text and exit statuses).
 
 mod args;
+mod bench;
 mod call;
 mod connect;
 mod describe;
@@ -117,6 +120,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 print!("{text}");
             }
             Ok(())
+        }
+        Command::Bench {
+            addr,
+            method,
+            data,
+            load,
+        } => {
+            let args = bench::BenchArgs {
+                addr: &addr,
+                method: &method,
+                data: data.as_deref(),
+                load: &load,
+            };
+            let plan = bench::prepare(args, &flags, metadata).await?;
+            // The engine blocks (its own threads, each with a runtime): off this one.
+            tokio::task::spawn_blocking(move || plan.run())
+                .await
+                .map_err(|e| Failure::Other(format!("the run stopped: {e}")))?
         }
         Command::Call {
             addr,

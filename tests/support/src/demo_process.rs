@@ -30,12 +30,24 @@ impl DemoServer {
     /// Starts the server on `address` (say 127.0.0.2:PORT) and waits until it accepts
     /// connections.
     pub async fn start_at(binary: &str, address: SocketAddr, server_id: i64) -> DemoServer {
+        DemoServer::start_with_args(binary, address, server_id, &[]).await
+    }
+
+    /// Starts the server on `address` with `extra` flags after the usual ones (say
+    /// `["--token", "secret"]`) and waits until it accepts connections.
+    pub async fn start_with_args(
+        binary: &str,
+        address: SocketAddr,
+        server_id: i64,
+        extra: &[&str],
+    ) -> DemoServer {
         let port = address.port();
         let mut cmd = Command::new(binary);
         cmd.args(["--quiet", "--grace-secs", "1", "--addr"])
             .arg(address.to_string())
             .arg("--server-id")
             .arg(server_id.to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let child = cmd
