@@ -122,11 +122,12 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "ms" => value / 1e3,
         "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
         "m" => value * 60.0,
         "h" => value * 3600.0,
         other => {
             return Err(format!(
-                "`{text}`: unknown unit `{other}` (use h, m, s, ms, us)"
+                "`{text}`: unknown unit `{other}` (use h, m, s, ms, us, ns)"
             ));
         }
     };

@@ -224,31 +224,15 @@ Exit status (grpc_health_probe's):
 
 /// `10s`, `250ms`, `2m`, `1h`, `1.5` (seconds), `1.5s`, `100us`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (say 10s, 250ms, 1.5)"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "ns" => value / 1e9,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}` (use h, m, s, ms, us, ns)"
-            ));
-        }
-    };
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return Err(format!("`{text}`: a duration must be greater than zero"));
+    // The units are h2grpc-bench's (one parser for both tools); a timeout must be positive.
+    let duration = h2grpc_bench::parse_seconds(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "`{}`: a duration must be greater than zero",
+            text.trim()
+        ));
     }
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+    Ok(duration)
 }
 
 #[cfg(test)]
