@@ -50,15 +50,14 @@ impl Channel {
         Resp: prost::Message + Default,
     {
         let mut request = request;
-        self.intercept(&path, &mut request.metadata, &mut request.timeout)
+        let (call, options) = self
+            .begin(
+                &path,
+                &mut request.metadata,
+                &mut request.timeout,
+                request.wait_for_ready,
+            )
             .await?;
-        let call = ClientCall::start(path.path(), &self.inner.target);
-        let options = self.options(
-            &path,
-            request.timeout,
-            request.wait_for_ready,
-            call.attempts(),
-        );
         let deadline = options.deadline();
         let _in_flight = self.call_started();
         let result = within(deadline, async {
@@ -95,9 +94,9 @@ impl Channel {
             wait_for_ready,
             ..
         } = request;
-        self.intercept(&path, &mut metadata, &mut timeout).await?;
-        let call = ClientCall::start(path.path(), &self.inner.target);
-        let options = self.options(&path, timeout, wait_for_ready, call.attempts());
+        let (call, options) = self
+            .begin(&path, &mut metadata, &mut timeout, wait_for_ready)
+            .await?;
         let deadline = options.deadline();
         let _in_flight = self.call_started();
         let span = call.span().clone();
@@ -166,15 +165,14 @@ impl Channel {
         Resp: prost::Message + Default,
     {
         let mut request = request;
-        self.intercept(&path, &mut request.metadata, &mut request.timeout)
+        let (call, options) = self
+            .begin(
+                &path,
+                &mut request.metadata,
+                &mut request.timeout,
+                request.wait_for_ready,
+            )
             .await?;
-        let call = ClientCall::start(path.path(), &self.inner.target);
-        let options = self.options(
-            &path,
-            request.timeout,
-            request.wait_for_ready,
-            call.attempts(),
-        );
         let deadline = options.deadline();
         let in_flight = self.call_started();
         let opened = within(
@@ -223,9 +221,9 @@ impl Channel {
             wait_for_ready,
             ..
         } = request;
-        self.intercept(&path, &mut metadata, &mut timeout).await?;
-        let call = ClientCall::start(path.path(), &self.inner.target);
-        let options = self.options(&path, timeout, wait_for_ready, call.attempts());
+        let (call, options) = self
+            .begin(&path, &mut metadata, &mut timeout, wait_for_ready)
+            .await?;
         let deadline = options.deadline();
         let in_flight = self.call_started();
         let opened = within(deadline, async {
@@ -285,6 +283,21 @@ impl Channel {
     }
 
     /// Run the interceptors' `before`, in order.
+    /// The start of every call: the interceptors (which may change the metadata and the
+    /// timeout, or refuse the call), then the call's telemetry and its options.
+    async fn begin(
+        &self,
+        path: &PathAndQuery,
+        metadata: &mut Metadata,
+        timeout: &mut Option<Duration>,
+        wait_for_ready: Option<bool>,
+    ) -> Result<(ClientCall, CallOptions<'_>), Status> {
+        self.intercept(path, metadata, timeout).await?;
+        let call = ClientCall::start(path.path(), &self.inner.target);
+        let options = self.options(path, *timeout, wait_for_ready, call.attempts());
+        Ok((call, options))
+    }
+
     async fn intercept(
         &self,
         path: &PathAndQuery,
