@@ -5,7 +5,11 @@ use std::fmt;
 use std::io;
 
 /// A transport-level error: binding a server, resolving or connecting a channel.
+///
+/// Printed without layers of prefixes: an I/O error reads as the OS says it, a failed
+/// connection names the target and the last attempt's error once.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// A socket operation failed.
     Io(io::Error),
@@ -15,6 +19,9 @@ pub enum Error {
     Address(String),
     /// Connecting to the target (named) failed.
     Connect(String, Box<Error>),
+    /// No connection to the target could be made: the last attempt's error, as text
+    /// (the channel keeps it for the calls it fails `UNAVAILABLE`).
+    Unreachable(String),
     /// A certificate, a key or a TLS handshake was refused.
     Tls(String),
     /// A channel's service config did not parse or holds an invalid value.
@@ -24,11 +31,12 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io(e) => write!(f, "i/o error: {e}"),
-            Error::H2(e) => write!(f, "http/2 error: {e}"),
+            Error::Io(e) => write!(f, "{e}"),
+            Error::H2(e) => write!(f, "HTTP/2: {e}"),
             Error::Address(a) => write!(f, "bad address: {a}"),
-            Error::Connect(target, e) => write!(f, "failed to connect to {target}: {e}"),
-            Error::Tls(e) => write!(f, "tls: {e}"),
+            Error::Connect(target, e) => write!(f, "cannot reach {target}: {e}"),
+            Error::Unreachable(why) => f.write_str(why),
+            Error::Tls(e) => write!(f, "TLS: {e}"),
             Error::ServiceConfig(e) => write!(f, "service config: {e}"),
         }
     }
@@ -39,7 +47,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::H2(e) => Some(e),
-            Error::Address(_) | Error::Tls(_) => None,
+            Error::Address(_) | Error::Tls(_) | Error::Unreachable(_) => None,
             Error::Connect(_, e) => Some(e),
             Error::ServiceConfig(e) => Some(e),
         }

@@ -7,8 +7,8 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use h2::{Ping, PingPong};
@@ -57,15 +57,60 @@ pub struct Enforcement {
 /// Strikes a client gets before its connection is closed (grpc-go's 2).
 pub const MAX_PING_STRIKES: u32 = 2;
 
-/// When a connection last read something, and the PINGs it received, shared by its
-/// transport and its watcher.
+/// Why a connection is told to go away: the debug data its GOAWAY frames carry, as
+/// grpc-go sends it (h2 writes GOAWAY without debug data; [`ActivityIo`] adds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum GoAwayWhy {
+    /// The client pinged too often (with `ENHANCE_YOUR_CALM`).
+    TooManyPings = 1,
+    /// The connection reached its maximum age.
+    MaxAge = 2,
+    /// The connection had no call for its maximum idle time.
+    MaxIdle = 3,
+    /// The server is shutting down.
+    GracefulStop = 4,
+}
+
+impl GoAwayWhy {
+    /// The debug data, byte for byte as grpc-go's.
+    pub(crate) fn debug_data(self) -> &'static [u8] {
+        match self {
+            GoAwayWhy::TooManyPings => TOO_MANY_PINGS,
+            GoAwayWhy::MaxAge => b"max_age",
+            GoAwayWhy::MaxIdle => b"max_idle",
+            GoAwayWhy::GracefulStop => b"graceful_stop",
+        }
+    }
+
+    fn from_u8(value: u8) -> Option<GoAwayWhy> {
+        match value {
+            1 => Some(GoAwayWhy::TooManyPings),
+            2 => Some(GoAwayWhy::MaxAge),
+            3 => Some(GoAwayWhy::MaxIdle),
+            4 => Some(GoAwayWhy::GracefulStop),
+            _ => None,
+        }
+    }
+}
+
+/// The debug data of a GOAWAY `ENHANCE_YOUR_CALM` sent for pinging too often; the only
+/// one a client acts on (it doubles its keepalive time).
+pub(crate) const TOO_MANY_PINGS: &[u8] = b"too_many_pings";
+
+/// When a connection last read something, the PINGs it received and what its GOAWAY
+/// frames say, shared by its transport and the code that watches the connection.
 #[derive(Debug)]
 pub(crate) struct Activity {
     base: Instant,
     /// Nanoseconds after `base` of the last read.
     last_read: AtomicU64,
     /// PING frames (not acks) received, not yet taken.
-    pings: std::sync::atomic::AtomicU32,
+    pings: AtomicU32,
+    /// The [`GoAwayWhy`] to write into GOAWAY frames sent from now on (0: none).
+    goaway_why: AtomicU8,
+    /// A GOAWAY received said `too_many_pings`.
+    told_too_many_pings: AtomicBool,
 }
 
 impl Activity {
@@ -73,7 +118,9 @@ impl Activity {
         Arc::new(Activity {
             base: Instant::now(),
             last_read: AtomicU64::new(0),
-            pings: std::sync::atomic::AtomicU32::new(0),
+            pings: AtomicU32::new(0),
+            goaway_why: AtomicU8::new(0),
+            told_too_many_pings: AtomicBool::new(false),
         })
     }
 
@@ -82,22 +129,35 @@ impl Activity {
         self.pings.swap(0, Ordering::Relaxed)
     }
 
+    /// Write `why` as the debug data of the GOAWAY frames h2 sends from now on.
+    pub(crate) fn go_away_saying(&self, why: GoAwayWhy) {
+        self.goaway_why.store(why as u8, Ordering::Relaxed);
+    }
+
+    /// Whether the peer sent a GOAWAY whose debug data is `too_many_pings`.
+    pub(crate) fn told_too_many_pings(&self) -> bool {
+        self.told_too_many_pings.load(Ordering::Relaxed)
+    }
+
     fn touch(&self) {
         let now = self.base.elapsed().as_nanos() as u64;
         self.last_read.store(now, Ordering::Relaxed);
     }
 
-    fn last_read(&self) -> Instant {
+    pub(crate) fn last_read(&self) -> Instant {
         self.base + Duration::from_nanos(self.last_read.load(Ordering::Relaxed))
     }
 }
 
 /// A transport that records in an [`Activity`] when it last read bytes and, by reading
-/// the HTTP/2 frame headers as they pass, how many PINGs came in.
+/// the HTTP/2 frame headers as they pass, how many PINGs came in and what a GOAWAY said.
+/// On the way out it follows the frames written and, once the connection is told why it
+/// goes away, adds that as debug data to the GOAWAY frames h2 writes.
 pub(crate) struct ActivityIo<IO> {
     io: IO,
     activity: Arc<Activity>,
     frames: FrameHeaders,
+    written: Written,
 }
 
 impl<IO> ActivityIo<IO> {
@@ -107,6 +167,7 @@ impl<IO> ActivityIo<IO> {
             io,
             activity,
             frames: FrameHeaders::after(CLIENT_PREFACE_LEN),
+            written: Written::after(0),
         }
     }
 
@@ -116,6 +177,7 @@ impl<IO> ActivityIo<IO> {
             io,
             activity,
             frames: FrameHeaders::after(0),
+            written: Written::after(CLIENT_PREFACE_LEN),
         }
     }
 }
@@ -123,14 +185,35 @@ impl<IO> ActivityIo<IO> {
 const CLIENT_PREFACE_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
 const FRAME_PING: u8 = 0x6;
+const FRAME_GOAWAY: u8 = 0x7;
 const FLAG_ACK: u8 = 0x1;
+/// A GOAWAY's last stream id and error code, before any debug data.
+const GOAWAY_FIXED_LEN: usize = 8;
 
-/// Follows the frame boundaries of a received HTTP/2 byte stream, counting PINGs.
+/// The length field of a frame header.
+fn frame_len(h: &[u8; FRAME_HEADER_LEN]) -> usize {
+    usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2])
+}
+
+/// What [`FrameHeaders::read`] found in the bytes it read.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Seen {
+    /// PING frames (not acks).
+    pings: u32,
+    /// A GOAWAY whose debug data is `too_many_pings`.
+    too_many_pings: bool,
+}
+
+/// Follows the frame boundaries of a received HTTP/2 byte stream, counting PINGs and
+/// reading the debug data of a GOAWAY as far as `too_many_pings` is long.
 struct FrameHeaders {
     /// Bytes still to pass before the next frame header.
     skip: usize,
     header: [u8; FRAME_HEADER_LEN],
     have: usize,
+    /// In a GOAWAY with debug data: payload bytes passed so far, and the debug data's
+    /// first bytes.
+    goaway: Option<(usize, [u8; TOO_MANY_PINGS.len()])>,
 }
 
 impl FrameHeaders {
@@ -139,12 +222,89 @@ impl FrameHeaders {
             skip,
             header: [0; FRAME_HEADER_LEN],
             have: 0,
+            goaway: None,
         }
     }
 
-    /// Read `bytes`; the number of PING frames (not acks) whose header completed in them.
-    fn read(&mut self, mut bytes: &[u8]) -> u32 {
-        let mut pings = 0;
+    /// Read `bytes`, which follow the bytes read before.
+    fn read(&mut self, mut bytes: &[u8]) -> Seen {
+        let mut seen = Seen::default();
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                if let Some((at, debug)) = &mut self.goaway {
+                    for &b in &bytes[..n] {
+                        if let Some(slot) = at.checked_sub(GOAWAY_FIXED_LEN)
+                            && let Some(d) = debug.get_mut(slot)
+                        {
+                            *d = b;
+                        }
+                        *at += 1;
+                    }
+                }
+                self.skip -= n;
+                bytes = &bytes[n..];
+                if self.skip == 0
+                    && let Some((at, debug)) = self.goaway.take()
+                {
+                    seen.too_many_pings |=
+                        at == GOAWAY_FIXED_LEN + TOO_MANY_PINGS.len() && debug == TOO_MANY_PINGS;
+                }
+                continue;
+            }
+            let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == FRAME_HEADER_LEN {
+                let h = self.header;
+                self.skip = frame_len(&h);
+                self.have = 0;
+                if h[3] == FRAME_PING && h[4] & FLAG_ACK == 0 {
+                    seen.pings += 1;
+                }
+                if h[3] == FRAME_GOAWAY && self.skip > GOAWAY_FIXED_LEN {
+                    self.goaway = Some((0, [0; TOO_MANY_PINGS.len()]));
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Follows the frames written, and rewrites them once the connection is told why it goes
+/// away: a GOAWAY frame that h2 writes without debug data goes out with it. Until then
+/// bytes pass untouched (only their frame headers are followed: a few instructions a
+/// frame); after, they are copied into `out` and written from there.
+struct Written {
+    /// Bytes of the current frame's payload still to pass.
+    skip: usize,
+    header: [u8; FRAME_HEADER_LEN],
+    have: usize,
+    /// Of the `have` header bytes, those already written as they were.
+    header_sent: usize,
+    /// Debug data to write once the current frame's payload has passed.
+    then: &'static [u8],
+    /// Rewritten bytes not yet written, from `out_at`.
+    out: Vec<u8>,
+    out_at: usize,
+}
+
+impl Written {
+    fn after(skip: usize) -> Written {
+        Written {
+            skip,
+            header: [0; FRAME_HEADER_LEN],
+            have: 0,
+            header_sent: 0,
+            then: &[],
+            out: Vec::new(),
+            out_at: 0,
+        }
+    }
+
+    /// `bytes` were written as they are: follow their frame headers.
+    fn passed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
@@ -157,15 +317,72 @@ impl FrameHeaders {
             self.have += n;
             bytes = &bytes[n..];
             if self.have == FRAME_HEADER_LEN {
-                let h = self.header;
-                self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+                self.skip = frame_len(&self.header);
                 self.have = 0;
-                if h[3] == FRAME_PING && h[4] & FLAG_ACK == 0 {
-                    pings += 1;
-                }
             }
         }
-        pings
+        self.header_sent = self.have;
+    }
+
+    /// Take `bytes` into `out`, giving each GOAWAY without debug data `debug`.
+    fn rewrite(&mut self, mut bytes: &[u8], debug: &'static [u8]) {
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.out.extend_from_slice(&bytes[..n]);
+                self.skip -= n;
+                bytes = &bytes[n..];
+                if self.skip == 0 {
+                    self.out.extend_from_slice(std::mem::take(&mut self.then));
+                }
+                continue;
+            }
+            let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have < FRAME_HEADER_LEN {
+                continue;
+            }
+            self.have = 0;
+            self.skip = frame_len(&self.header);
+            // A header begun before the rewriting started went out in part as it was:
+            // the rest follows unchanged.
+            let sent = std::mem::take(&mut self.header_sent);
+            if sent == 0 && self.header[3] == FRAME_GOAWAY && self.skip == GOAWAY_FIXED_LEN {
+                let len = (GOAWAY_FIXED_LEN + debug.len()) as u32;
+                self.header[..3].copy_from_slice(&len.to_be_bytes()[1..]);
+                self.then = debug;
+            }
+            self.out.extend_from_slice(&self.header[sent..]);
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.out_at < self.out.len()
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> ActivityIo<IO> {
+    /// Write out what [`Written::rewrite`] holds.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written.pending() {
+            let w = &mut self.written;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &w.out[w.out_at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            w.out_at += n;
+        }
+        self.written.out.clear();
+        self.written.out_at = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Once the connection is told why it goes away: the debug data to add.
+    fn rewriting(&self) -> Option<&'static [u8]> {
+        GoAwayWhy::from_u8(self.activity.goaway_why.load(Ordering::Relaxed))
+            .map(GoAwayWhy::debug_data)
     }
 }
 
@@ -180,9 +397,13 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ActivityIo<IO> {
         if buf.filled().len() > before {
             let this = &mut *self;
             this.activity.touch();
-            let pings = this.frames.read(&buf.filled()[before..]);
-            if pings > 0 {
-                this.activity.pings.fetch_add(pings, Ordering::Relaxed);
+            let seen = this.frames.read(&buf.filled()[before..]);
+            if seen.pings > 0 {
+                this.activity.pings.fetch_add(seen.pings, Ordering::Relaxed);
+            }
+            if seen.too_many_pings {
+                let told = &this.activity.told_too_many_pings;
+                told.store(true, Ordering::Relaxed);
             }
         }
         polled
@@ -195,7 +416,17 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let this = &mut *self;
+        if let Some(debug) = this.rewriting() {
+            ready!(this.poll_drain(cx))?;
+            this.written.rewrite(buf, debug);
+            // Taken whole: what the socket does not take now goes out on the next call.
+            let _ = this.poll_drain(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let written = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        this.written.passed(&buf[..written]);
+        Poll::Ready(Ok(written))
     }
 
     fn poll_write_vectored(
@@ -203,7 +434,28 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        if let Some(debug) = this.rewriting() {
+            ready!(this.poll_drain(cx))?;
+            let mut total = 0;
+            for buf in bufs {
+                this.written.rewrite(buf, debug);
+                total += buf.len();
+            }
+            let _ = this.poll_drain(cx)?;
+            return Poll::Ready(Ok(total));
+        }
+        let written = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        let mut left = written;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(buf.len());
+            this.written.passed(&buf[..n]);
+            left -= n;
+        }
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -211,10 +463,12 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
@@ -242,16 +496,16 @@ impl Police {
         self.strikes = 0;
     }
 
-    /// Count `pings` that arrived now, with `calls` in flight; `true` when the client
-    /// is past its strikes and the connection must be closed.
-    pub(crate) fn pings(&mut self, pings: u32, calls: usize) -> bool {
+    /// Count `pings` that arrived now, while the connection carries calls or not; `true`
+    /// when the client is past its strikes and the connection must be closed.
+    pub(crate) fn pings(&mut self, pings: u32, calls: bool) -> bool {
         let now = Instant::now();
         for _ in 0..pings {
             let too_soon = match self.last_ping {
                 Some(last) => now.duration_since(last) < self.policy.min_time,
                 None => false,
             };
-            let idle = calls == 0 && !self.policy.permit_without_calls;
+            let idle = !calls && !self.policy.permit_without_calls;
             if too_soon || idle {
                 self.strikes += 1;
             }
@@ -380,11 +634,92 @@ mod tests {
         wire.extend(frame(FRAME_PING, 0, &[3; 8]));
         for cut in 0..wire.len() {
             let mut f = FrameHeaders::after(CLIENT_PREFACE_LEN);
-            let n = f.read(&wire[..cut]) + f.read(&wire[cut..]);
+            let n = f.read(&wire[..cut]).pings + f.read(&wire[cut..]).pings;
             assert_eq!(n, 2, "cut at {cut}");
         }
         let mut f = FrameHeaders::after(CLIENT_PREFACE_LEN);
-        assert_eq!(wire.iter().map(|b| f.read(&[*b])).sum::<u32>(), 2);
+        assert_eq!(wire.iter().map(|b| f.read(&[*b]).pings).sum::<u32>(), 2);
+    }
+
+    fn goaway(last: u32, code: u32, debug: &[u8]) -> Vec<u8> {
+        let mut payload = last.to_be_bytes().to_vec();
+        payload.extend(code.to_be_bytes());
+        payload.extend(debug);
+        frame(FRAME_GOAWAY, 0, &payload)
+    }
+
+    #[test]
+    fn a_goaway_saying_too_many_pings_is_seen_across_any_read_boundaries() {
+        for (debug, expected) in [
+            (&b"too_many_pings"[..], true),
+            (b"too_many_pingsX", false),
+            (b"too_many_ping", false),
+            (b"max_age", false),
+            (b"", false),
+        ] {
+            let mut wire = frame(0x4, 0, &[0; 6]);
+            wire.extend(frame(0x0, 0, b"too_many_pings")); // DATA that looks like it
+            wire.extend(goaway(5, 11, debug));
+            for cut in 0..wire.len() {
+                let mut f = FrameHeaders::after(0);
+                let a = f.read(&wire[..cut]).too_many_pings;
+                let b = f.read(&wire[cut..]).too_many_pings;
+                assert_eq!(a || b, expected, "{debug:?} cut at {cut}");
+            }
+        }
+    }
+
+    /// Writes `chunks` through a [`Written`], arming the rewrite with `debug` before the
+    /// chunk numbered `arm_at`; the bytes that went out.
+    fn write_through(chunks: &[&[u8]], arm_at: usize, debug: &'static [u8]) -> Vec<u8> {
+        let mut w = Written::after(0);
+        let mut out = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i >= arm_at {
+                w.rewrite(chunk, debug);
+                out.append(&mut w.out);
+            } else {
+                w.passed(chunk);
+                out.extend_from_slice(chunk);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn goaway_frames_written_after_the_reason_is_known_carry_it_as_debug_data() {
+        let settings = frame(0x4, 0, &[0, 3, 0, 0, 0, 100]);
+        let data = frame(0x0, 0, &goaway(1, 2, &[]));
+        let wire = [
+            settings.clone(),
+            data.clone(),
+            goaway(7, 11, &[]),
+            frame(FRAME_PING, 0, &[9; 8]),
+        ]
+        .concat();
+        let expected = [
+            settings.clone(),
+            data.clone(),
+            goaway(7, 11, b"too_many_pings"),
+            frame(FRAME_PING, 0, &[9; 8]),
+        ]
+        .concat();
+        for cut in 0..wire.len() {
+            for second in cut..wire.len() {
+                let chunks = [&wire[..cut], &wire[cut..second], &wire[second..]];
+                for arm_at in 0..=1 {
+                    // Armed before the GOAWAY starts: rewritten wherever the cuts fall.
+                    if arm_at == 1 && second > settings.len() + data.len() {
+                        continue;
+                    }
+                    let out = write_through(&chunks, arm_at, TOO_MANY_PINGS);
+                    assert_eq!(out, expected, "cuts {cut}, {second}, armed at {arm_at}");
+                }
+            }
+        }
+        // A GOAWAY that already has debug data (h2's own) is left as it is.
+        let theirs = [settings, goaway(3, 1, b"h2 said")].concat();
+        assert_eq!(write_through(&[&theirs], 0, b"max_age"), theirs);
     }
 
     #[test]
@@ -394,26 +729,29 @@ mod tests {
             permit_without_calls: false,
         });
         assert!(
-            !police.pings(1, 1),
+            !police.pings(1, true),
             "a first ping with a call in flight is fine"
         );
-        assert!(!police.pings(1, 1)); // too soon: strike 1
-        assert!(!police.pings(1, 1)); // strike 2
+        assert!(!police.pings(1, true)); // too soon: strike 1
+        assert!(!police.pings(1, true)); // strike 2
         police.forgive();
-        assert!(!police.pings(2, 1)); // strikes 1, 2
-        assert!(police.pings(1, 1), "the third strike closes the connection");
+        assert!(!police.pings(2, true)); // strikes 1, 2
+        assert!(
+            police.pings(1, true),
+            "the third strike closes the connection"
+        );
         let mut idle = Police::new(Enforcement {
             min_time: Duration::ZERO,
             permit_without_calls: false,
         });
         assert!(
-            idle.pings(3, 0),
+            idle.pings(3, false),
             "pings without calls are strikes when not permitted"
         );
         let mut permitted = Police::new(Enforcement {
             min_time: Duration::ZERO,
             permit_without_calls: true,
         });
-        assert!(!permitted.pings(10, 0));
+        assert!(!permitted.pings(10, false));
     }
 }

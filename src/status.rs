@@ -434,28 +434,24 @@ impl Status {
         )
     }
 
-    /// The status of a call that failed in h2: a reset maps by its reason, a lost
-    /// connection or `GOAWAY` is `UNAVAILABLE`.
+    /// The status of a call that failed in h2. A reset stream maps by its reason
+    /// (PROTOCOL-HTTP2.md's table); a failure of the connection itself (lost, closed by
+    /// the peer's GOAWAY before the call finished, or closed by us for an error of the
+    /// peer's) is `UNAVAILABLE`, as grpc-go reports it: what retry policies and
+    /// wait-for-ready act on.
     pub fn from_h2(err: &h2::Error) -> Status {
         if err.is_io() {
             return Status::unavailable(format!("connection lost: {err}"));
         }
-        if err.is_go_away() && err.is_remote() {
-            return match err.reason() {
-                Some(h2::Reason::NO_ERROR) | None => {
-                    Status::unavailable(format!("connection closed by peer: {err}"))
-                }
-                Some(reason) if reason == h2::Reason::ENHANCE_YOUR_CALM => {
-                    Status::new(Code::ResourceExhausted, format!("connection closed: {err}"))
-                }
-                Some(_) => Status::unavailable(format!("connection closed by peer: {err}")),
-            };
+        if err.is_go_away() {
+            let by = if err.is_remote() { "the peer" } else { "us" };
+            return Status::unavailable(format!("connection closed by {by} ({err})"));
         }
         match err.reason() {
             Some(reason) if err.is_reset() => {
                 Status::new(Code::from_reason(reason), format!("stream reset: {err}"))
             }
-            _ => Status::internal(format!("h2 protocol error: {err}")),
+            _ => Status::internal(format!("h2: {err}")),
         }
     }
 }

@@ -68,11 +68,11 @@ impl Connector {
             Endpoint::Tcp(addr) => {
                 let socket = TcpStream::connect(addr).await?;
                 self.tcp.apply(&socket)?;
-                self.secure_and_handshake(socket, endpoint).await
+                self.secure_and_handshake(socket).await
             }
             Endpoint::Unix(unix) => {
                 let socket = unix.connect().await?;
-                self.secure_and_handshake(socket, endpoint).await
+                self.secure_and_handshake(socket).await
             }
             Endpoint::Given => Err(Error::Address(
                 "a connection given to the channel cannot be redialled".into(),
@@ -81,11 +81,7 @@ impl Connector {
     }
 
     /// TLS (when the channel has it, ALPN `h2` required), then the HTTP/2 handshake.
-    async fn secure_and_handshake<IO>(
-        &self,
-        io: IO,
-        endpoint: &Endpoint,
-    ) -> Result<Connected, Error>
+    async fn secure_and_handshake<IO>(&self, io: IO) -> Result<Connected, Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -96,11 +92,11 @@ impl Connector {
             .connector
             .connect(tls.name.clone(), io)
             .await
-            .map_err(|e| Error::Tls(format!("handshake with {endpoint}: {e}")))?;
+            .map_err(|e| Error::Tls(format!("handshake failed: {e}")))?;
         if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
-            return Err(Error::Tls(format!(
-                "{endpoint} did not negotiate ALPN h2 (gRPC needs it)"
-            )));
+            return Err(Error::Tls(
+                "the server did not negotiate ALPN h2 (gRPC needs it)".into(),
+            ));
         }
         self.handshake(stream, true).await
     }
@@ -151,6 +147,7 @@ impl Connector {
         let mut pings = connection.ping_pong();
         let doublings = self.keepalive_doublings.clone();
         let calls = (!self.permit_without_calls).then(|| self.calls.clone());
+        let told = keepalive.as_ref().map(|(_, activity)| activity.clone());
         let (answered, answer) = oneshot::channel::<Result<(), h2::Error>>();
         tokio::spawn(async move {
             let watch = async {
@@ -175,10 +172,12 @@ impl Connector {
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     tracing::debug!(error = %e, "client connection ended");
-                    if e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
-                        // The server finds our pings too frequent (A8): halve their rate.
+                    let calm = e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM);
+                    if calm && told.is_some_and(|activity| activity.told_too_many_pings()) {
+                        // The server finds our pings too frequent (A8, and only when its
+                        // GOAWAY says `too_many_pings`, as grpc-go): halve their rate.
                         doublings.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("server sent GOAWAY ENHANCE_YOUR_CALM: doubling the keepalive time");
+                        tracing::warn!("server sent GOAWAY ENHANCE_YOUR_CALM too_many_pings: doubling the keepalive time");
                     }
                 },
                 // Dropping the connection closes the socket: its calls end UNAVAILABLE.

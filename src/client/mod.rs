@@ -400,7 +400,7 @@ impl ChannelBuilder {
                         .map_or_else(|| "no address is reachable".to_string(), |e| e.to_string());
                     return Err(Error::Connect(
                         channel.inner.target.clone(),
-                        Box::new(Error::Io(std::io::Error::other(why))),
+                        Box::new(Error::Unreachable(why)),
                     ));
                 }
                 _ => state = channel.wait_for_state_change(state).await,

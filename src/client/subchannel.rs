@@ -254,7 +254,7 @@ async fn run(
                     connected = Some(conn);
                     break;
                 }
-                Some(Ok(Err(e))) => e.to_string(),
+                Some(Ok(Err(e))) => format!("{e} (at {endpoint})"),
                 Some(Err(_)) => format!(
                     "connecting to {endpoint} timed out after {:?}",
                     attempt.timeout

@@ -13,14 +13,14 @@
 //! call its own task from the start, for handlers that may block the thread.
 
 mod call;
+mod faults;
 mod interceptor;
+mod lifetime;
 mod router;
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -37,11 +37,13 @@ pub use router::Service;
 
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
-use crate::keepalive::{self, Activity, ActivityIo, Enforcement, Keepalive, Police};
+use crate::keepalive::{Activity, ActivityIo, DEFAULT_KEEPALIVE_TIMEOUT, Enforcement, Keepalive};
 use crate::resolve::{TcpOptions, UnixAddr, resolve};
 use crate::tls::{ALPN_H2, Peer, ServerTls};
 use call::Config;
+use faults::{Fault, Faults};
 use interceptor::Interceptors;
+use lifetime::{Lifetime, Next};
 use router::Router;
 
 pub use crate::stream::{
@@ -61,6 +63,15 @@ pub const DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight calls get to finish after a shutdown signal.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Idle time after which the server PINGs a client (grpc-go's server default: 2 hours).
+pub const DEFAULT_SERVER_KEEPALIVE_TIME: Duration = Duration::from_secs(2 * 3600);
+/// How the server polices its clients' PINGs unless told otherwise (grpc-go's default
+/// `EnforcementPolicy`): at most one PING per 5 minutes, none while no call is in flight.
+pub const DEFAULT_ENFORCEMENT: Enforcement = Enforcement {
+    min_time: Duration::from_secs(5 * 60),
+    permit_without_calls: false,
+};
+pub use faults::DEFAULT_FAULT_SUMMARY_INTERVAL;
 
 /// Shutdown states broadcast to connections.
 const RUNNING: u8 = 0;
@@ -91,6 +102,7 @@ pub struct Server {
     enforcement: Option<Enforcement>,
     limits: ConnectionLimits,
     tcp: TcpOptions,
+    fault_summary_interval: Duration,
 }
 
 /// How long connections may live and how many there may be (gRFC A9).
@@ -132,10 +144,14 @@ impl Server {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             grace_period: DEFAULT_GRACE_PERIOD,
             tls: None,
-            keepalive: None,
-            enforcement: None,
+            keepalive: Some(Keepalive::new(
+                DEFAULT_SERVER_KEEPALIVE_TIME,
+                DEFAULT_KEEPALIVE_TIMEOUT,
+            )),
+            enforcement: Some(DEFAULT_ENFORCEMENT),
             limits: ConnectionLimits::default(),
             tcp: TcpOptions::default(),
+            fault_summary_interval: DEFAULT_FAULT_SUMMARY_INTERVAL,
         }
     }
 
@@ -214,18 +230,26 @@ impl Server {
 
     /// Keepalive (gRFC A8) from the server's side: after `time` without reading anything
     /// from a client, send a PING; when nothing arrives within `timeout`, close the
-    /// connection (its calls are cancelled). Off by default (grpc-go's server default is
-    /// 2 hours).
+    /// connection (its calls are cancelled). On by default, as in grpc-go: 2 hours
+    /// ([`DEFAULT_SERVER_KEEPALIVE_TIME`]) and 20 seconds.
     pub fn keepalive(mut self, time: Duration, timeout: Duration) -> Server {
         self.keepalive = Some(Keepalive::new(time, timeout));
+        self
+    }
+
+    /// Send no keepalive PINGs: a client that vanishes without a FIN or RST is noticed
+    /// only by TCP (see [`Server::tcp_keepalive`]).
+    pub fn disable_keepalive(mut self) -> Server {
+        self.keepalive = None;
         self
     }
 
     /// Police the clients' keepalive PINGs (grpc-go's `EnforcementPolicy`): a PING sooner
     /// than `min_time` after the last, or while no call is in flight unless
     /// `permit_without_calls`, is a strike; after two, the connection is closed with
-    /// GOAWAY `ENHANCE_YOUR_CALM` (our client then doubles its keepalive time). Off by
-    /// default; grpc-go's default is on, with 5 minutes and no pings without calls.
+    /// GOAWAY `ENHANCE_YOUR_CALM` and the debug data `too_many_pings` (on which grpc-go's
+    /// client, and ours, double their keepalive time). On by default with grpc-go's
+    /// values, [`DEFAULT_ENFORCEMENT`]: 5 minutes, no pings without calls.
     pub fn keepalive_enforcement(
         mut self,
         min_time: Duration,
@@ -235,6 +259,21 @@ impl Server {
             min_time,
             permit_without_calls,
         });
+        self
+    }
+
+    /// Accept any PINGs at any rate (grpc-go cannot turn enforcement off; C-core can).
+    pub fn disable_keepalive_enforcement(mut self) -> Server {
+        self.enforcement = None;
+        self
+    }
+
+    /// Failures a client can cause at will (failed TLS or HTTP/2 handshakes, protocol
+    /// errors, too many pings) are each logged at DEBUG; at WARN they are summed up with
+    /// a count at most once per `interval` (default [`DEFAULT_FAULT_SUMMARY_INTERVAL`],
+    /// a minute), so whoever connects cannot decide how much the server logs.
+    pub fn fault_summary_interval(mut self, interval: Duration) -> Server {
+        self.fault_summary_interval = interval;
         self
     }
 
@@ -375,6 +414,7 @@ impl Server {
             keepalive: self.keepalive,
             enforcement: self.enforcement,
             limits: self.limits,
+            faults: Faults::new(self.fault_summary_interval),
             connections: self
                 .limits
                 .max_connections
@@ -505,6 +545,8 @@ struct Shared {
     keepalive: Option<Keepalive>,
     enforcement: Option<Enforcement>,
     limits: ConnectionLimits,
+    /// Failures peers caused, for the WARN summary.
+    faults: Faults,
     /// One permit per connection, when their number is limited.
     connections: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -584,38 +626,6 @@ fn jittered(duration: Duration) -> Duration {
     duration.mul_f64(factor)
 }
 
-/// The calls in flight on one connection, for the idle limit.
-#[derive(Default)]
-struct CallCount {
-    in_flight: AtomicUsize,
-    /// Notified when the count drops to zero.
-    ended: tokio::sync::Notify,
-}
-
-impl CallCount {
-    /// `call`, counted while it runs.
-    fn track(self: &Arc<Self>, call: CallFuture) -> CallFuture {
-        struct Counted(Arc<CallCount>);
-        impl Drop for Counted {
-            fn drop(&mut self) {
-                if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.0.ended.notify_one();
-                }
-            }
-        }
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let counted = Counted(self.clone());
-        Box::pin(async move {
-            let _counted = counted;
-            call.await
-        })
-    }
-}
-
-async fn wait_state(mut state: watch::Receiver<u8>, at_least: u8) {
-    let _ = state.wait_for(|&s| s >= at_least).await;
-}
-
 /// Serve one accepted socket: the TLS handshake first when the server has TLS (ALPN
 /// `h2` required), then the connection. TLS and HTTP/2 handshakes together must end
 /// within the handshake timeout.
@@ -650,10 +660,7 @@ async fn serve_tls<IO>(
 {
     let tls = match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::warn!(peer = ?addr, error = %e, "TLS handshake failed");
-            return;
-        }
+        Ok(Err(e)) => return shared.faults.record(Fault::TlsHandshake, addr, &e),
         Err(_) => {
             tracing::debug!(peer = ?addr, "TLS handshake timed out");
             return;
@@ -661,11 +668,8 @@ async fn serve_tls<IO>(
     };
     let session = tls.get_ref().1;
     if session.alpn_protocol() != Some(ALPN_H2) {
-        tracing::warn!(
-            peer = ?addr,
-            "TLS client did not offer ALPN h2 (gRPC needs it); closing the connection"
-        );
-        return;
+        let why = "no ALPN h2 (gRPC needs it): connection closed";
+        return shared.faults.record(Fault::NoAlpnH2, addr, &why);
     }
     let certificates = session
         .peer_certificates()
@@ -703,9 +707,10 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 type Transport = Box<dyn Io>;
 
-/// The HTTP/2 handshake, then the connection loop (see [`serve_connection`]). With
-/// `activity` (the transport's reads and PINGs), keepalive closes the connection when the
-/// client stops answering PINGs, and enforcement when it pings too often.
+/// The HTTP/2 handshake, then the connection loop (see [`serve_connection`]): take every
+/// ready stream and start its call; the [`Lifetime`] says when the connection must say
+/// GOAWAY or end. With `activity` (the transport's reads, PINGs and GOAWAY debug data),
+/// keepalive and ping enforcement are on.
 async fn drive(
     io: Transport,
     shared: &Shared,
@@ -718,7 +723,7 @@ async fn drive(
     let mut conn = match tokio::time::timeout_at(handshake_deadline, handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "h2 handshake failed");
+            shared.faults.record(Fault::Http2Handshake, peer.addr(), &e);
             return;
         }
         Err(_) => {
@@ -726,73 +731,16 @@ async fn drive(
             return;
         }
     };
-    // The server's shutdown: first the drain, then the end of the grace period (one
-    // future at a time, waiting for the next state).
-    let mut shutdown = std::pin::pin!(wait_state(state.clone(), DRAINING));
-    let mut shutdown_seen = RUNNING;
-    let (mut is_draining, mut is_aborting) = (false, false);
-    let pings = match (&activity, shared.keepalive) {
-        (Some(activity), Some(k)) => conn.ping_pong().map(|p| (p, activity.clone(), k)),
-        _ => None,
-    };
-    let mut police = shared.enforcement.map(Police::new);
-    // Boxed, and only with keepalive: its timer would add 330 bytes to every connection.
-    let mut dead =
-        pings.map(|(pings, activity, k)| Box::pin(keepalive::watch(pings, activity, k, None)));
-    let limits = shared.limits;
-    let mut age = limits
-        .max_age
-        .map(|age| Box::pin(tokio::time::sleep(jittered(age))));
-    let mut age_grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    // Calls in flight, counted only when idleness is limited.
-    let counting = limits.max_idle.is_some() || shared.enforcement.is_some();
-    let calls = counting.then(|| Arc::new(CallCount::default()));
-    let mut idle: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    let mut call_ended = calls.as_ref().map(|c| Box::pin(c.ended.notified()));
+    let mut lifetime = Lifetime::new(
+        &mut conn,
+        state,
+        activity,
+        shared.keepalive,
+        shared.enforcement,
+        shared.limits,
+    );
     let mut ready = Vec::new();
     poll_fn(|cx| {
-        if let Some(dead) = &mut dead
-            && dead.as_mut().poll(cx).is_ready()
-        {
-            // The client stopped answering: drop the connection (and its socket).
-            return Poll::Ready(());
-        }
-        if let Some(timer) = &mut age
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            age = None;
-            tracing::debug!("max connection age reached: GOAWAY");
-            if !is_draining {
-                conn.graceful_shutdown();
-                is_draining = true;
-            }
-            age_grace = limits
-                .max_age_grace
-                .map(|grace| Box::pin(tokio::time::sleep(grace)));
-        }
-        if let Some(timer) = &mut age_grace
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            age_grace = None;
-            conn.abrupt_shutdown(h2::Reason::NO_ERROR);
-            is_aborting = true;
-        }
-        if shutdown_seen < DRAINING && shutdown.as_mut().poll(cx).is_ready() {
-            shutdown_seen = DRAINING;
-            if !is_draining {
-                conn.graceful_shutdown();
-                is_draining = true;
-            }
-            shutdown.set(wait_state(state.clone(), ABORTING));
-        }
-        if shutdown_seen == DRAINING && shutdown.as_mut().poll(cx).is_ready() {
-            shutdown_seen = ABORTING;
-            if !is_aborting {
-                // Grace period over: GOAWAY now; streams still open end with the connection.
-                conn.abrupt_shutdown(h2::Reason::NO_ERROR);
-                is_aborting = true;
-            }
-        }
         loop {
             // Read every buffered frame and take every ready stream; this also writes out
             // whatever the calls started below have queued, all in one flush.
@@ -800,45 +748,30 @@ async fn drive(
                 match conn.poll_accept(cx) {
                     Poll::Ready(Some(Ok(stream))) => ready.push(stream),
                     Poll::Ready(Some(Err(e))) => {
-                        tracing::debug!(error = %e, "connection error");
+                        shared.faults.record(Fault::Connection, peer.addr(), &e);
                         return Poll::Ready(());
                     }
                     Poll::Ready(None) => return Poll::Ready(()),
                     Poll::Pending => break,
                 }
             }
-            if let (Some(police), Some(activity), Some(calls)) = (&mut police, &activity, &calls) {
-                let pings = activity.take_pings();
-                let in_flight = calls.in_flight.load(Ordering::Acquire);
-                if pings > 0 && police.pings(pings, in_flight) && !is_aborting {
-                    tracing::warn!("client pings too often: GOAWAY ENHANCE_YOUR_CALM");
-                    conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
-                    is_aborting = true;
+            match lifetime.poll(cx, &conn) {
+                Poll::Ready(Next::Drain) => {
+                    conn.graceful_shutdown();
                     continue;
                 }
+                Poll::Ready(Next::Close(reason)) => {
+                    if reason == h2::Reason::ENHANCE_YOUR_CALM {
+                        let why = "GOAWAY ENHANCE_YOUR_CALM too_many_pings";
+                        shared.faults.record(Fault::TooManyPings, peer.addr(), &why);
+                    }
+                    conn.abrupt_shutdown(reason);
+                    continue;
+                }
+                Poll::Ready(Next::Drop) => return Poll::Ready(()),
+                Poll::Pending => {}
             }
             if ready.is_empty() {
-                if let (Some(calls), Some(ended), Some(max_idle)) =
-                    (&calls, &mut call_ended, limits.max_idle)
-                {
-                    // Woken when the last call ends; then (re)arm the idle timer.
-                    if ended.as_mut().poll(cx).is_ready() {
-                        ended.set(calls.ended.notified());
-                        let _ = ended.as_mut().poll(cx);
-                    }
-                    if calls.in_flight.load(Ordering::Acquire) > 0 {
-                        idle = None;
-                    } else {
-                        let timer =
-                            idle.get_or_insert_with(|| Box::pin(tokio::time::sleep(max_idle)));
-                        if timer.as_mut().poll(cx).is_ready() && !is_draining {
-                            tracing::debug!("max connection idle reached: GOAWAY");
-                            conn.graceful_shutdown();
-                            is_draining = true;
-                            continue;
-                        }
-                    }
-                }
                 return Poll::Pending;
             }
             for (request, respond) in ready.drain(..) {
@@ -852,13 +785,7 @@ async fn drive(
                 ) else {
                     continue;
                 };
-                if let Some(calls) = &calls {
-                    idle = None;
-                    call = calls.track(call);
-                }
-                if let Some(police) = &mut police {
-                    police.forgive();
-                }
+                lifetime.call_started();
                 if shared.spawn_calls || call.as_mut().poll(cx).is_pending() {
                     tokio::spawn(call);
                 }
