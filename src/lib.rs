@@ -209,7 +209,8 @@
 //!   and hedging (A6), interceptors, and the four call kinds.
 //! - [`telemetry`]: a DEBUG `tracing` span per call on both sides, and (feature `metrics`) the
 //!   gRFC A66 call and attempt metrics through the `metrics` facade.
-//! - [`tls`]: [`ServerTls`], [`ClientTls`] (rustls with `ring`, ALPN `h2`) and [`Peer`].
+//! - `tls` (default feature `tls`): `ServerTls`, `ClientTls` (rustls with `ring`, ALPN
+//!   `h2`); [`peer`]: [`Peer`], who is at the other end of a server's connection.
 //! - [`keepalive`]: PINGs after idle time, on both sides; a connection whose peer stops
 //!   answering is closed.
 //! - `resolve`: addresses: `host:port`, `unix:path`, `unix-abstract:name`.
@@ -256,6 +257,7 @@ pub mod headers;
 pub mod health;
 pub mod keepalive;
 pub mod metadata;
+pub mod peer;
 pub mod reflection;
 mod request;
 mod resolve;
@@ -263,17 +265,20 @@ pub mod server;
 pub mod status;
 mod stream;
 pub mod telemetry;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 pub use client::Channel;
 pub use compression::{CompressionSwitch, Encoding};
 pub use error::Error;
 pub use metadata::Metadata;
+pub use peer::Peer;
 pub use request::{IntoStreamingRequest, Request, Response};
 pub use server::Server;
 pub use status::{Code, Status};
 pub use stream::{ResponseStream, Streaming};
-pub use tls::{ClientTls, Peer, ServerTls};
+#[cfg(feature = "tls")]
+pub use tls::{ClientTls, ServerTls};
 
 /// Re-exported for generated code.
 pub use futures_core::Stream;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::compression::{Compression, CompressionSwitch, Encoding};
 use crate::metadata::Metadata;
-use crate::tls::Peer;
+use crate::peer::Peer;
 
 macro_rules! compression_methods {
     ($what:literal) => {

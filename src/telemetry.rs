@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use tracing::Span;
 
+use crate::peer::Peer;
 use crate::status::Code;
-use crate::tls::Peer;
 
 /// The `grpc.method` of calls to methods the server does not name.
 pub const OTHER_METHOD: &str = "other";

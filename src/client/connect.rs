@@ -7,19 +7,28 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+#[cfg(feature = "tls")]
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
 
 use super::resolver::Endpoint;
 use crate::error::Error;
 use crate::keepalive::{self, Activity, ActivityIo, Calls, Keepalive};
 use crate::resolve::TcpOptions;
+#[cfg(feature = "tls")]
 use crate::tls::ALPN_H2;
 
+/// Without the feature `tls` there is no TLS to have.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) enum Tls {}
+
 /// How a channel secures its connections: the connector and the name it verifies.
+#[cfg(feature = "tls")]
 #[derive(Clone)]
 pub(crate) struct Tls {
     pub(crate) connector: TlsConnector,
@@ -85,9 +94,18 @@ impl Connector {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Some(tls) = &self.tls else {
-            return self.handshake(io, true).await;
-        };
+        match &self.tls {
+            None => self.handshake(io, true).await,
+            Some(tls) => self.secure(tls, io).await,
+        }
+    }
+
+    /// The TLS handshake (ALPN `h2` required), then the HTTP/2 handshake over it.
+    #[cfg(feature = "tls")]
+    async fn secure<IO>(&self, tls: &Tls, io: IO) -> Result<Connected, Error>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let stream = tls
             .connector
             .connect(tls.name.clone(), io)
@@ -99,6 +117,11 @@ impl Connector {
             ));
         }
         self.handshake(stream, true).await
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn secure<IO>(&self, tls: &Tls, _io: IO) -> Result<Connected, Error> {
+        match *tls {}
     }
 
     /// The HTTP/2 handshake over `io`; the connection is driven by a task of its own,

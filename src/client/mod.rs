@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
 
 use crate::compression::PeerAccepts;
@@ -31,9 +32,12 @@ use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::keepalive::{Calls, InFlight, Keepalive};
 use crate::resolve::TcpOptions;
+#[cfg(feature = "tls")]
 use crate::tls::ClientTls;
 use balancer::Settings;
-use connect::{Connector, Tls};
+use connect::Connector;
+#[cfg(feature = "tls")]
+use connect::Tls;
 use resolver::{Source, Target};
 
 pub use backoff::ConnectBackoff;
@@ -125,6 +129,7 @@ pub struct ChannelBuilder {
     per_rpc_buffer_limit: usize,
     retry_buffer_size: usize,
     h2: h2::client::Builder,
+    #[cfg(feature = "tls")]
     tls: Option<ClientTls>,
     keepalive: Option<Keepalive>,
     permit_without_calls: bool,
@@ -227,7 +232,9 @@ impl ChannelBuilder {
 
     /// Connect over TLS (scheme `https`), verifying the server with `tls`. The name
     /// verified and sent as SNI is [`ClientTls::server_name`] if set, else the host of
-    /// [`ChannelBuilder::authority`] if set, else the target's host.
+    /// [`ChannelBuilder::authority`] if set, else the target's host. (Feature `tls`, on
+    /// by default.)
+    #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: ClientTls) -> Self {
         self.tls = Some(tls);
         self
@@ -319,6 +326,7 @@ impl ChannelBuilder {
             None => target.authority,
             Some(a) => a.parse().map_err(|e| Error::Address(format!("{a}: {e}")))?,
         };
+        #[cfg(feature = "tls")]
         let tls = match &self.tls {
             None => None,
             Some(tls) => Some(Tls {
@@ -326,6 +334,8 @@ impl ChannelBuilder {
                 name: tls.name_for(authority.host())?,
             }),
         };
+        #[cfg(not(feature = "tls"))]
+        let tls: Option<connect::Tls> = None;
         let scheme = if tls.is_some() {
             http::uri::Scheme::HTTPS
         } else {
@@ -427,6 +437,7 @@ impl Channel {
             per_rpc_buffer_limit: DEFAULT_PER_RPC_BUFFER_LIMIT,
             retry_buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
             h2,
+            #[cfg(feature = "tls")]
             tls: None,
             keepalive: None,
             permit_without_calls: false,

@@ -22,13 +22,13 @@ use crate::deadline::Deadline;
 use crate::framing::Decoder;
 use crate::headers::{self, RequestHead, ResponseHead};
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 use crate::request::{Request, Response};
 use crate::status::Status;
 use crate::stream::{
     Encoder, Outcome, ResponseStream, Sender, Sent, Side, Streaming, poll_source, supervise,
 };
 use crate::telemetry::{Counts, ServerCall};
-use crate::tls::Peer;
 
 /// A call, boxed, ready to be run by the connection or its own task.
 pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::metadata::Metadata;
+use crate::peer::Peer;
 use crate::status::Status;
-use crate::tls::Peer;
 
 /// The future an interceptor's [`Interceptor::intercept`] returns.
 pub type InterceptFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Status>> + Send + 'a>>;

@@ -29,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsAcceptor;
 
 pub use call::{Call, CallFuture};
@@ -38,8 +39,10 @@ pub use router::Service;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::keepalive::{Activity, ActivityIo, DEFAULT_KEEPALIVE_TIMEOUT, Enforcement, Keepalive};
+use crate::peer::Peer;
 use crate::resolve::{TcpOptions, UnixAddr, resolve};
-use crate::tls::{ALPN_H2, Peer, ServerTls};
+#[cfg(feature = "tls")]
+use crate::tls::{ALPN_H2, ServerTls};
 use call::Config;
 use faults::{Fault, Faults};
 use interceptor::Interceptors;
@@ -97,6 +100,7 @@ pub struct Server {
     spawn_calls: bool,
     handshake_timeout: Duration,
     grace_period: Duration,
+    #[cfg(feature = "tls")]
     tls: Option<ServerTls>,
     keepalive: Option<Keepalive>,
     enforcement: Option<Enforcement>,
@@ -143,6 +147,7 @@ impl Server {
             spawn_calls: false,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             grace_period: DEFAULT_GRACE_PERIOD,
+            #[cfg(feature = "tls")]
             tls: None,
             keepalive: Some(Keepalive::new(
                 DEFAULT_SERVER_KEEPALIVE_TIME,
@@ -325,6 +330,8 @@ impl Server {
 
     /// Serve over TLS: every connection's first bytes are a TLS handshake, which must
     /// negotiate ALPN `h2`. Keep a clone of `tls` to [`ServerTls::reload`] its certificate.
+    /// (Feature `tls`, on by default.)
+    #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: ServerTls) -> Server {
         self.tls = Some(tls);
         self
@@ -399,6 +406,7 @@ impl Server {
     }
 
     fn shared(&self) -> Result<Shared, Error> {
+        #[cfg(feature = "tls")]
         let tls = match &self.tls {
             Some(tls) => Some(TlsAcceptor::from(tls.config()?)),
             None => None,
@@ -410,6 +418,7 @@ impl Server {
             h2: self.h2.clone(),
             spawn_calls: self.spawn_calls,
             handshake_timeout: self.handshake_timeout,
+            #[cfg(feature = "tls")]
             tls,
             keepalive: self.keepalive,
             enforcement: self.enforcement,
@@ -541,6 +550,7 @@ struct Shared {
     h2: h2::server::Builder,
     spawn_calls: bool,
     handshake_timeout: Duration,
+    #[cfg(feature = "tls")]
     tls: Option<TlsAcceptor>,
     keepalive: Option<Keepalive>,
     enforcement: Option<Enforcement>,
@@ -638,16 +648,18 @@ async fn serve_socket<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let deadline = Instant::now() + shared.handshake_timeout;
-    let Some(acceptor) = &shared.tls else {
-        let peer = Arc::new(Peer::new(addr, Vec::new()));
-        return serve_connection(socket, shared, state, peer, deadline).await;
-    };
-    // Boxed: inline, the TLS handshake's state would make every connection's task about
-    // 2.5 KB larger, plaintext ones included (5.2 KB instead of 2.8 KB).
-    Box::pin(serve_tls(socket, addr, acceptor, shared, state, deadline)).await;
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &shared.tls {
+        // Boxed: inline, the TLS handshake's state would make every connection's task
+        // about 2.5 KB larger, plaintext ones included (5.2 KB instead of 2.8 KB).
+        return Box::pin(serve_tls(socket, addr, acceptor, shared, state, deadline)).await;
+    }
+    let peer = Arc::new(Peer::new(addr, Vec::new()));
+    serve_connection(socket, shared, state, peer, deadline).await
 }
 
 /// The TLS handshake (ALPN `h2` required), then the connection over it.
+#[cfg(feature = "tls")]
 async fn serve_tls<IO>(
     socket: IO,
     addr: Option<SocketAddr>,
