@@ -190,9 +190,55 @@ const FLAG_ACK: u8 = 0x1;
 /// A GOAWAY's last stream id and error code, before any debug data.
 const GOAWAY_FIXED_LEN: usize = 8;
 
-/// The length field of a frame header.
-fn frame_len(h: &[u8; FRAME_HEADER_LEN]) -> usize {
-    usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2])
+/// Where a byte stream is in its HTTP/2 frames, whatever cuts it arrives in.
+struct Boundaries {
+    /// Bytes of the current frame's payload still to pass.
+    skip: usize,
+    header: [u8; FRAME_HEADER_LEN],
+    /// Bytes of the next frame header seen so far.
+    have: usize,
+}
+
+/// The next piece of a byte stream, by [`Boundaries::next`].
+enum Piece<'a> {
+    /// Payload bytes of the current frame (its length still to pass is `skip`).
+    Payload(&'a [u8]),
+    /// Bytes of a frame header not yet complete.
+    Partial,
+    /// A frame header completed: type and flags at 3 and 4, length already taken.
+    Header([u8; FRAME_HEADER_LEN]),
+}
+
+impl Boundaries {
+    fn after(skip: usize) -> Boundaries {
+        Boundaries {
+            skip,
+            header: [0; FRAME_HEADER_LEN],
+            have: 0,
+        }
+    }
+
+    /// Take the next piece off the front of `bytes` (not empty).
+    fn next<'a>(&mut self, bytes: &mut &'a [u8]) -> Piece<'a> {
+        if self.skip > 0 {
+            let (payload, rest) = bytes.split_at(self.skip.min(bytes.len()));
+            self.skip -= payload.len();
+            *bytes = rest;
+            return Piece::Payload(payload);
+        }
+        let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
+        self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+        self.have += n;
+        *bytes = &bytes[n..];
+        if self.have < FRAME_HEADER_LEN {
+            return Piece::Partial;
+        }
+        self.have = 0;
+        self.skip = usize::from(self.header[0]) << 16
+            | usize::from(self.header[1]) << 8
+            | usize::from(self.header[2]);
+        Piece::Header(self.header)
+    }
 }
 
 /// What [`FrameHeaders::read`] found in the bytes it read.
@@ -204,13 +250,10 @@ struct Seen {
     too_many_pings: bool,
 }
 
-/// Follows the frame boundaries of a received HTTP/2 byte stream, counting PINGs and
-/// reading the debug data of a GOAWAY as far as `too_many_pings` is long.
+/// Follows the frames of a received HTTP/2 byte stream, counting PINGs and reading the
+/// debug data of a GOAWAY as far as `too_many_pings` is long.
 struct FrameHeaders {
-    /// Bytes still to pass before the next frame header.
-    skip: usize,
-    header: [u8; FRAME_HEADER_LEN],
-    have: usize,
+    at: Boundaries,
     /// In a GOAWAY with debug data: payload bytes passed so far, and the debug data's
     /// first bytes.
     goaway: Option<(usize, [u8; TOO_MANY_PINGS.len()])>,
@@ -219,9 +262,7 @@ struct FrameHeaders {
 impl FrameHeaders {
     fn after(skip: usize) -> FrameHeaders {
         FrameHeaders {
-            skip,
-            header: [0; FRAME_HEADER_LEN],
-            have: 0,
+            at: Boundaries::after(skip),
             goaway: None,
         }
     }
@@ -230,10 +271,12 @@ impl FrameHeaders {
     fn read(&mut self, mut bytes: &[u8]) -> Seen {
         let mut seen = Seen::default();
         while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                if let Some((at, debug)) = &mut self.goaway {
-                    for &b in &bytes[..n] {
+            match self.at.next(&mut bytes) {
+                Piece::Payload(payload) => {
+                    let Some((at, debug)) = &mut self.goaway else {
+                        continue;
+                    };
+                    for &b in payload {
                         if let Some(slot) = at.checked_sub(GOAWAY_FIXED_LEN)
                             && let Some(d) = debug.get_mut(slot)
                         {
@@ -241,30 +284,20 @@ impl FrameHeaders {
                         }
                         *at += 1;
                     }
+                    if self.at.skip == 0 {
+                        let full = GOAWAY_FIXED_LEN + TOO_MANY_PINGS.len();
+                        seen.too_many_pings |= *at == full && debug == TOO_MANY_PINGS;
+                        self.goaway = None;
+                    }
                 }
-                self.skip -= n;
-                bytes = &bytes[n..];
-                if self.skip == 0
-                    && let Some((at, debug)) = self.goaway.take()
-                {
-                    seen.too_many_pings |=
-                        at == GOAWAY_FIXED_LEN + TOO_MANY_PINGS.len() && debug == TOO_MANY_PINGS;
-                }
-                continue;
-            }
-            let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
-            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have == FRAME_HEADER_LEN {
-                let h = self.header;
-                self.skip = frame_len(&h);
-                self.have = 0;
-                if h[3] == FRAME_PING && h[4] & FLAG_ACK == 0 {
-                    seen.pings += 1;
-                }
-                if h[3] == FRAME_GOAWAY && self.skip > GOAWAY_FIXED_LEN {
-                    self.goaway = Some((0, [0; TOO_MANY_PINGS.len()]));
+                Piece::Partial => {}
+                Piece::Header(h) => {
+                    if h[3] == FRAME_PING && h[4] & FLAG_ACK == 0 {
+                        seen.pings += 1;
+                    }
+                    if h[3] == FRAME_GOAWAY && self.at.skip > GOAWAY_FIXED_LEN {
+                        self.goaway = Some((0, [0; TOO_MANY_PINGS.len()]));
+                    }
                 }
             }
         }
@@ -277,11 +310,8 @@ impl FrameHeaders {
 /// bytes pass untouched (only their frame headers are followed: a few instructions a
 /// frame); after, they are copied into `out` and written from there.
 struct Written {
-    /// Bytes of the current frame's payload still to pass.
-    skip: usize,
-    header: [u8; FRAME_HEADER_LEN],
-    have: usize,
-    /// Of the `have` header bytes, those already written as they were.
+    at: Boundaries,
+    /// Of the header bytes seen so far, those already written as they were.
     header_sent: usize,
     /// Debug data to write once the current frame's payload has passed.
     then: &'static [u8],
@@ -293,9 +323,7 @@ struct Written {
 impl Written {
     fn after(skip: usize) -> Written {
         Written {
-            skip,
-            header: [0; FRAME_HEADER_LEN],
-            have: 0,
+            at: Boundaries::after(skip),
             header_sent: 0,
             then: &[],
             out: Vec::new(),
@@ -306,55 +334,35 @@ impl Written {
     /// `bytes` were written as they are: follow their frame headers.
     fn passed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                self.skip -= n;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
-            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have == FRAME_HEADER_LEN {
-                self.skip = frame_len(&self.header);
-                self.have = 0;
-            }
+            self.at.next(&mut bytes);
         }
-        self.header_sent = self.have;
+        self.header_sent = self.at.have;
     }
 
     /// Take `bytes` into `out`, giving each GOAWAY without debug data `debug`.
     fn rewrite(&mut self, mut bytes: &[u8], debug: &'static [u8]) {
         while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                self.out.extend_from_slice(&bytes[..n]);
-                self.skip -= n;
-                bytes = &bytes[n..];
-                if self.skip == 0 {
-                    self.out.extend_from_slice(std::mem::take(&mut self.then));
+            match self.at.next(&mut bytes) {
+                Piece::Payload(payload) => {
+                    self.out.extend_from_slice(payload);
+                    if self.at.skip == 0 {
+                        self.out.extend_from_slice(std::mem::take(&mut self.then));
+                    }
                 }
-                continue;
+                // Held until whole: its length may change.
+                Piece::Partial => {}
+                Piece::Header(mut h) => {
+                    // A header begun before the rewriting started went out in part as
+                    // it was: the rest follows unchanged.
+                    let sent = std::mem::take(&mut self.header_sent);
+                    if sent == 0 && h[3] == FRAME_GOAWAY && self.at.skip == GOAWAY_FIXED_LEN {
+                        let len = (GOAWAY_FIXED_LEN + debug.len()) as u32;
+                        h[..3].copy_from_slice(&len.to_be_bytes()[1..]);
+                        self.then = debug;
+                    }
+                    self.out.extend_from_slice(&h[sent..]);
+                }
             }
-            let n = (FRAME_HEADER_LEN - self.have).min(bytes.len());
-            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have < FRAME_HEADER_LEN {
-                continue;
-            }
-            self.have = 0;
-            self.skip = frame_len(&self.header);
-            // A header begun before the rewriting started went out in part as it was:
-            // the rest follows unchanged.
-            let sent = std::mem::take(&mut self.header_sent);
-            if sent == 0 && self.header[3] == FRAME_GOAWAY && self.skip == GOAWAY_FIXED_LEN {
-                let len = (GOAWAY_FIXED_LEN + debug.len()) as u32;
-                self.header[..3].copy_from_slice(&len.to_be_bytes()[1..]);
-                self.then = debug;
-            }
-            self.out.extend_from_slice(&self.header[sent..]);
         }
     }
 
