@@ -1,7 +1,6 @@
 //! A command-line binary of the workspace run to completion under test: arguments, stdin,
 //! a timeout, its exit code and output (the `h2grpc` tool's tests, through the `h2grpc!`
-//! macro),
-//! and a fresh runtime for the async part of such a test.
+//! macro), and a fresh runtime for the async part of such a test.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
