@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use h2grpc::{Code, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::lpm;
+use h2grpc_test_support::relay::Relay;
 use h2grpc_test_support::scripted::*;
 use h2grpc_test_support::service::*;
 
@@ -60,21 +62,29 @@ async fn a_stream_always_refused_ends_unavailable_after_a_few_attempts() {
     .await
 }
 
-/// Calls started before the server's SETTINGS arrived may go past its limit and be
-/// refused with REFUSED_STREAM, which guarantees no application logic ran: gRFC A6 (and
-/// checklist 32) has the client retry them transparently, so every call is served.
+/// A client that does not know the server's stream limit opens more streams than the
+/// server allows, and the server refuses the extra ones with REFUSED_STREAM, which
+/// guarantees no application logic ran: gRFC A6 (and checklist 32) has the client send them
+/// again transparently, so every call is served. Our channel learns the limit before its
+/// first call, so a relay hides SETTINGS_MAX_CONCURRENT_STREAMS from it, and counts the
+/// refusals: the test sees that streams were refused, and that no call failed for it.
 #[tokio::test]
-async fn calls_refused_at_connection_start_are_retried_transparently() {
+async fn calls_refused_past_a_limit_the_client_does_not_know_are_retried_transparently() {
     bounded(async {
         let server = TestServer::start_with(Server::new().max_concurrent_streams(4)).await;
-        let client = server.client().await;
-        let answers = concurrent_calls(&client, 10, "sleep:200").await;
+        let relay = Relay::start_hiding_stream_limit(server.addr).await;
+        let client = GrpcDemoClient::connect(relay.addr.to_string())
+            .await
+            .unwrap();
+        let answers = concurrent_calls(&client, 10, "echo:served").await;
         let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
         assert!(
             failed.is_empty(),
             "{} of 10 calls failed: {failed:?}",
             failed.len()
         );
+        let refused = relay.resets_from_backend(h2::Reason::REFUSED_STREAM);
+        assert!(refused > 0, "no stream was refused: nothing was retried");
     })
     .await
 }

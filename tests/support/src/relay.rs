@@ -3,7 +3,8 @@
 //! stall them (nothing forwarded any more, nothing closed: a peer gone silent behind a
 //! NAT), and can refuse new connections (accepted, then dropped) while told to. It counts
 //! the connections it accepted and reads the HTTP/2 frames the backend sends (cleartext
-//! only) as they pass, counting its RST_STREAMs by error code.
+//! only) as they pass, counting its RST_STREAMs by error code; it can hide the backend's
+//! SETTINGS_MAX_CONCURRENT_STREAMS from the client.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::raw::{FRAME_HEADER_LEN, RST_STREAM};
+use crate::raw::{FRAME_HEADER_LEN, RST_STREAM, SETTINGS, SETTINGS_MAX_CONCURRENT_STREAMS};
 
 /// The HTTP/2 error codes (RFC 9113 §7) the relay counts apart; others count as the last.
 const ERROR_CODES: usize = 14;
@@ -40,6 +41,18 @@ pub struct Relay {
 impl Relay {
     /// Starts a relay to `backend` on a free port of 127.0.0.1.
     pub async fn start(backend: SocketAddr) -> Relay {
+        Relay::start_with(backend, false).await
+    }
+
+    /// Starts a relay to `backend` that hides the backend's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS from the client (the setting's id is rewritten to
+    /// one no peer knows, which the client ignores): the client opens streams past the
+    /// backend's limit, and the backend refuses them.
+    pub async fn start_hiding_stream_limit(backend: SocketAddr) -> Relay {
+        Relay::start_with(backend, true).await
+    }
+
+    async fn start_with(backend: SocketAddr, hide_stream_limit: bool) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the relay");
@@ -66,7 +79,7 @@ impl Relay {
                         return;
                     };
                     let stalled = tokio::select! {
-                        _ = carry(&mut inbound, &mut outbound, &seeing) => false,
+                        _ = carry(&mut inbound, &mut outbound, &seeing, hide_stream_limit) => false,
                         _ = cuts.changed() => false,
                         _ = stalls.changed() => true,
                     };
@@ -125,8 +138,8 @@ impl Drop for Relay {
 }
 
 /// Carries one connection both ways until both directions end; what the backend sends is
-/// read as HTTP/2 frames on the way.
-async fn carry(inbound: &mut TcpStream, outbound: &mut TcpStream, seen: &Seen) {
+/// read as HTTP/2 frames on the way (and its stream limit hidden, if told).
+async fn carry(inbound: &mut TcpStream, outbound: &mut TcpStream, seen: &Seen, hide_limit: bool) {
     let (mut client_read, mut client_write) = inbound.split();
     let (mut backend_read, mut backend_write) = outbound.split();
     let up = async {
@@ -134,14 +147,17 @@ async fn carry(inbound: &mut TcpStream, outbound: &mut TcpStream, seen: &Seen) {
         let _ = backend_write.shutdown().await;
     };
     let down = async {
-        let mut frames = FrameScan::default();
+        let mut frames = FrameScan {
+            hide_limit,
+            ..FrameScan::default()
+        };
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = match backend_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            frames.feed(&buf[..n], seen);
+            frames.feed(&mut buf[..n], seen);
             if client_write.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -152,48 +168,71 @@ async fn carry(inbound: &mut TcpStream, outbound: &mut TcpStream, seen: &Seen) {
 }
 
 /// Reads a server's byte stream as frames (it starts with a frame: the preface is the
-/// client's), whatever the chunking.
+/// client's), whatever the chunking: counts RST_STREAMs by code, and rewrites the id of
+/// SETTINGS_MAX_CONCURRENT_STREAMS when told to hide it.
 #[derive(Default)]
 struct FrameScan {
-    /// The header being read, or the RST_STREAM payload being read.
-    pending: Vec<u8>,
-    /// Payload bytes still to skip.
-    skip: usize,
-    /// Reading an RST_STREAM's 4-byte error code.
-    in_reset: bool,
+    hide_limit: bool,
+    /// The frame header being read.
+    header: Vec<u8>,
+    /// The type of the frame whose payload is being read.
+    kind: u8,
+    /// Payload bytes of the current frame still to come, and how many came.
+    left: usize,
+    at: usize,
+    /// An RST_STREAM's error code, as it comes.
+    code: Vec<u8>,
+    /// The high byte of the setting id being read.
+    id_high: u8,
 }
 
 impl FrameScan {
-    fn feed(&mut self, mut bytes: &[u8], seen: &Seen) {
-        while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                self.skip -= n;
-                bytes = &bytes[n..];
+    fn feed(&mut self, bytes: &mut [u8], seen: &Seen) {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.left == 0 {
+                let n = (FRAME_HEADER_LEN - self.header.len()).min(bytes.len() - i);
+                self.header.extend_from_slice(&bytes[i..i + n]);
+                i += n;
+                if self.header.len() == FRAME_HEADER_LEN {
+                    let h = &self.header;
+                    self.left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+                    self.kind = h[3];
+                    self.at = 0;
+                    self.code.clear();
+                    self.header.clear();
+                }
                 continue;
             }
-            let want = if self.in_reset { 4 } else { FRAME_HEADER_LEN };
-            let n = (want - self.pending.len()).min(bytes.len());
-            self.pending.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
-            if self.pending.len() < want {
+            let watched = self.kind == RST_STREAM || (self.kind == SETTINGS && self.hide_limit);
+            if !watched {
+                let n = self.left.min(bytes.len() - i);
+                self.left -= n;
+                i += n;
                 continue;
             }
-            if self.in_reset {
-                let code = u32::from_be_bytes(self.pending[..4].try_into().unwrap()) as usize;
-                seen.resets[code.min(ERROR_CODES - 1)].fetch_add(1, Ordering::SeqCst);
-                self.in_reset = false;
+            let byte = &mut bytes[i];
+            if self.kind == RST_STREAM {
+                self.code.push(*byte);
+                if self.code.len() == 4 {
+                    let code = u32::from_be_bytes(self.code[..4].try_into().unwrap()) as usize;
+                    seen.resets[code.min(ERROR_CODES - 1)].fetch_add(1, Ordering::SeqCst);
+                }
             } else {
-                let len =
-                    u32::from_be_bytes([0, self.pending[0], self.pending[1], self.pending[2]]);
-                let len = len as usize;
-                if self.pending[3] == RST_STREAM && len == 4 {
-                    self.in_reset = true;
-                } else {
-                    self.skip = len;
+                // Six bytes a setting: a 16-bit id, a 32-bit value.
+                match self.at % 6 {
+                    0 => self.id_high = *byte,
+                    1 if u16::from_be_bytes([self.id_high, *byte])
+                        == SETTINGS_MAX_CONCURRENT_STREAMS =>
+                    {
+                        *byte = 0xff;
+                    }
+                    _ => {}
                 }
             }
-            self.pending.clear();
+            self.at += 1;
+            self.left -= 1;
+            i += 1;
         }
     }
 }
@@ -213,12 +252,36 @@ mod tests {
         for chunk in [1, 2, 5, 9, 13, wire.len()] {
             let seen = Seen::default();
             let mut scan = FrameScan::default();
-            for part in wire.chunks(chunk) {
+            for part in wire.clone().chunks_mut(chunk) {
                 scan.feed(part, &seen);
             }
             let count = |r: h2::Reason| seen.resets[u32::from(r) as usize].load(Ordering::SeqCst);
             assert_eq!(count(h2::Reason::REFUSED_STREAM), 2, "chunks of {chunk}");
             assert_eq!(count(h2::Reason::CANCEL), 1, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn the_stream_limit_is_hidden_whatever_the_chunking() {
+        // SETTINGS: HEADER_TABLE_SIZE 4096, MAX_CONCURRENT_STREAMS 4; then a DATA frame
+        // whose payload looks like that setting, which must stay as it is.
+        let settings = [0, 1, 0, 0, 16, 0, 0, 3, 0, 0, 0, 4];
+        let mut wire = frame(SETTINGS, 0, 0, &settings);
+        wire.extend(frame(0, 0, 1, &[0, 3, 0, 0, 0, 4]));
+        let mut hidden = settings;
+        hidden[7] = 0xff;
+        let mut expected = frame(SETTINGS, 0, 0, &hidden);
+        expected.extend(frame(0, 0, 1, &[0, 3, 0, 0, 0, 4]));
+        for chunk in [1, 2, 5, 7, 9, 13, wire.len()] {
+            let mut bytes = wire.clone();
+            let mut scan = FrameScan {
+                hide_limit: true,
+                ..FrameScan::default()
+            };
+            for part in bytes.chunks_mut(chunk) {
+                scan.feed(part, &Seen::default());
+            }
+            assert_eq!(bytes, expected, "chunks of {chunk}");
         }
     }
 }
