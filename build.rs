@@ -1,8 +1,8 @@
 //! Runs our service generator (src/codegen.rs, the same one the `codegen` feature gives
 //! other crates) over the standard health and reflection protos, which the library
-//! serves (`src/health.rs`, `src/reflection.rs`), and over `proto/demo.proto`, for this
-//! package's integration tests only (`tests/common` includes `$OUT_DIR/demo.rs`; the
-//! library includes no demo message).
+//! serves (`src/health.rs`, `src/reflection.rs`), and over `proto/demo.proto` for the
+//! crate docs' example (the doctest in `src/lib.rs` includes `$OUT_DIR/demo.rs`; the library
+//! includes no demo message, and the integration tests use the test-support kit's).
 //!
 //! It also compiles `proto/google/rpc/{status,error_details}.proto` (messages only, with
 //! `google.protobuf.Any`/`Duration` from prost-types) into `$OUT_DIR/google.rpc.rs`, which

@@ -214,6 +214,7 @@
 //! - [`keepalive`]: PINGs after idle time, on both sides; a connection whose peer stops
 //!   answering is closed.
 //! - `resolve`: addresses: `host:port`, `unix:path`, `unix-abstract:name`.
+//! - `random`: the one random source (`fastrand`), for every jitter and shuffle.
 //! - [`health`]: `grpc.health.v1.Health` (Check, Watch, List) and the [`health::HealthReporter`]
 //!   that sets each service's status; a graceful shutdown sets all NOT_SERVING.
 //! - [`reflection`]: `grpc.reflection.v1` and `v1alpha` over the descriptor sets the generator
@@ -258,6 +259,7 @@ pub mod health;
 pub mod keepalive;
 pub mod metadata;
 pub mod peer;
+mod random;
 pub mod reflection;
 mod request;
 mod resolve;

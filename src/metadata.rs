@@ -6,7 +6,8 @@ use std::fmt;
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
@@ -84,25 +85,26 @@ fn check_text_value(value: &str) -> Result<HeaderValue, MetadataError> {
     HeaderValue::from_str(value).map_err(|e| MetadataError(e.to_string()))
 }
 
+/// The crate's one base64 engine, for `-bin` values: the standard alphabet, written
+/// without padding (as the spec says to send it) and read with or without.
+const BIN_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// Encode a binary value as unpadded base64, as the spec says to send it.
 pub fn encode_bin(value: &[u8]) -> HeaderValue {
-    let text = STANDARD_NO_PAD.encode(value);
+    let text = BIN_BASE64.encode(value);
     // base64 is always a valid header value.
     HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// Decode one base64 value, padded or not.
+/// Decode one base64 value, padded or not (surrounding spaces ignored).
 pub fn decode_bin(value: &[u8]) -> Result<Vec<u8>, MetadataError> {
-    let trimmed = value.trim_ascii();
-    let unpadded = match trimmed.iter().position(|&b| b == b'=') {
-        Some(i) if trimmed[i..].iter().all(|&b| b == b'=') && trimmed.len().is_multiple_of(4) => {
-            &trimmed[..i]
-        }
-        _ => trimmed,
-    };
-    STANDARD_NO_PAD
-        .decode(unpadded)
-        .or_else(|_| STANDARD.decode(trimmed))
+    BIN_BASE64
+        .decode(value.trim_ascii())
         .map_err(|e| MetadataError(format!("invalid base64 in binary metadata: {e}")))
 }
 
@@ -321,6 +323,9 @@ mod tests {
         assert_eq!(decode_bin(b"").unwrap(), b"");
         assert!(decode_bin(b"not base64!").is_err());
         assert!(decode_bin(b"A").is_err());
+        assert!(decode_bin(b"AAEC//4==").is_err());
+        assert!(decode_bin(b"AAEC/=/4").is_err());
+        assert_eq!(decode_bin(b" AQ== ").unwrap(), b"\x01");
     }
 
     #[test]

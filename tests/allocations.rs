@@ -19,13 +19,9 @@ use std::sync::mpsc as std_mpsc;
 use futures_util::{StreamExt, stream};
 use h2grpc::{Request, Response, ResponseStream, Server, Status, Streaming};
 
-#[allow(clippy::all, dead_code)]
-mod demo {
-    include!(concat!(env!("OUT_DIR"), "/demo.rs"));
-}
-use demo::grpc_demo_client::GrpcDemoClient;
-use demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
-use demo::{Request as DemoRequest, Response as DemoResponse};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+use h2grpc_test_support::demo::{Request as DemoRequest, Response as DemoResponse};
 
 /// Which counter a thread's allocations go to.
 #[derive(Clone, Copy, PartialEq)]

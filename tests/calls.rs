@@ -1,11 +1,9 @@
 //! Rust client against Rust server over real sockets: the four call kinds, statuses
 //! with codes and messages, and metadata both ways.
 
-mod common;
-
-use common::*;
 use futures_util::{StreamExt, stream};
-use h2grpc::{Code, Request};
+use h2grpc::{Code, Request, Server};
+use h2grpc_test_support::service::*;
 
 #[tokio::test]
 async fn unary_call_returns_the_handlers_reply() {
@@ -209,7 +207,7 @@ async fn unknown_method_and_service_are_unimplemented() {
             .unwrap();
         for path in ["/demo.GRPCDemo/NoSuchMethod", "/no.Such/SimpleMethod"] {
             let err = channel
-                .unary::<_, common::demo::Response>(
+                .unary::<_, h2grpc_test_support::demo::Response>(
                     http::uri::PathAndQuery::from_static(path),
                     Request::new(req("x")),
                 )
@@ -233,10 +231,12 @@ async fn handler_panic_is_unknown_and_the_server_keeps_serving() {
     .await
 }
 
+/// 500 calls at once from one client ride one connection: the server, which accepts the
+/// TCP sockets itself, counts exactly one.
 #[tokio::test]
 async fn many_concurrent_calls_share_one_connection() {
     bounded(async {
-        let server = TestServer::start().await;
+        let server = TestServer::start_counting(Server::new()).await;
         let client = server.client().await;
         let calls = (0..500).map(|i| {
             let client = client.clone();
@@ -248,6 +248,7 @@ async fn many_concurrent_calls_share_one_connection() {
                 i.to_string()
             );
         }
+        assert_eq!(server.accepted(), 1, "connections accepted for 500 calls");
     })
     .await
 }
@@ -330,7 +331,7 @@ async fn receive_limits_are_resource_exhausted_on_both_sides() {
             .connect()
             .await
             .unwrap();
-        let client = common::demo::grpc_demo_client::GrpcDemoClient::new(channel);
+        let client = h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient::new(channel);
         let err = client
             .simple_method(req(format!("echo:{}", "z".repeat(2000))))
             .await

@@ -2,15 +2,13 @@
 //! `UNAVAILABLE`, the next call reconnects; graceful shutdown lets in-flight calls
 //! finish; a server binds every address its host name resolves to.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use h2grpc::{Channel, Code, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::relay::Relay;
+use h2grpc_test_support::service::*;
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test]
@@ -193,11 +191,26 @@ async fn serves_unary_and_streaming(client: &GrpcDemoClient) {
     assert_eq!(n, 3);
 }
 
-#[tokio::test]
-async fn spawn_calls_mode_serves_the_same() {
+/// With `spawn_calls`, every call is a task of its own: calls are served as usual, and a
+/// handler that blocks its thread does not hold up the other calls of its connection. Two
+/// handlers that each block until the other has arrived meet; polled by the connection's
+/// task instead, the first would keep the second from starting, and give up alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spawn_calls_mode_serves_the_same_and_runs_blocking_handlers_apart() {
     bounded(async {
         let server = TestServer::start_with(Server::new().spawn_calls(true)).await;
-        serves_unary_and_streaming(&server.client().await).await;
+        let client = server.client().await;
+        serves_unary_and_streaming(&client).await;
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.simple_method(req("block-meet:2")).await })
+            })
+            .collect();
+        for call in calls {
+            let answer = call.await.unwrap().unwrap();
+            assert_eq!(answer.message().response_data, "met");
+        }
     })
     .await
 }
@@ -208,7 +221,7 @@ async fn calls_work_over_an_in_memory_duplex() {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
         let server = Server::new().add_service(
-            common::demo::grpc_demo_server::GrpcDemoServer::new(TestService::new(tx)),
+            h2grpc_test_support::demo::grpc_demo_server::GrpcDemoServer::new(TestService::new(tx)),
         );
         tokio::spawn(async move { server.serve_io(server_io).await });
         let channel = Channel::builder("in-memory:1")

@@ -2,15 +2,13 @@
 //! metadata and deadline, refuse a call before it is sent, and see the response
 //! headers, trailers and final status of every call kind.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use h2grpc::client::{InterceptFuture, Interceptor, Outgoing, interceptor_fn};
 use h2grpc::{Channel, Code, Metadata, Status};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::service::*;
 
 /// Records what it sees; `before` appends `tag` to `x-req`.
 struct Recorder {

@@ -2,12 +2,12 @@
 //! `grpc-encoding` / `grpc-accept-encoding` negotiation, the per-message flag, and
 //! decompression held to the receive limit.
 
-mod common;
-
-use common::{ClientStreamReply, TestServer, bounded, grpc_head, raw_request, req};
 use futures_util::stream;
 use h2grpc::{Code, CompressionSwitch, Encoding, Request, Server};
 use h2grpc_test_support::lpm;
+use h2grpc_test_support::service::{
+    ClientStreamReply, TestServer, bounded, grpc_head, raw_request, req,
+};
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
 

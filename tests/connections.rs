@@ -3,15 +3,13 @@
 //! closed with GOAWAY, its calls finishing (or cut after the grace period); and past
 //! `max_connections`, a new connection waits unaccepted until another closes.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::{TestServer, bounded, req};
 use h2grpc::{Channel, Code, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::lpm;
+use h2grpc_test_support::service::{TestServer, bounded, req};
 use tokio::task::JoinHandle;
 
 /// A bare h2 client connection: its request handle and the task driving it (which ends

@@ -3,15 +3,13 @@
 //! reconnection paced by `connection-backoff.md`, the idle timeout, and a resolver of
 //! the user's own whose address list changes under calls in flight.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use h2grpc::client::{ConnectBackoff, ConnectivityState, LoadBalancing, ManualResolver};
 use h2grpc::{Channel, Code, Request, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::service::*;
 use tokio::net::TcpListener;
 
 /// A port nobody listens on (bound, then released).
@@ -105,9 +103,11 @@ async fn fail_fast_calls_fail_at_once_while_wait_for_ready_calls_wait_for_a_serv
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "a wait-for-ready call did not wait");
         let listening = Server::new()
-            .add_service(common::demo::grpc_demo_server::GrpcDemoServer::new(
-                TestService::new(tokio::sync::mpsc::unbounded_channel().0),
-            ))
+            .add_service(
+                h2grpc_test_support::demo::grpc_demo_server::GrpcDemoServer::new(TestService::new(
+                    tokio::sync::mpsc::unbounded_channel().0,
+                )),
+            )
             .bind(&addr.to_string())
             .await
             .unwrap();

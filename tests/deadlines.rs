@@ -1,13 +1,11 @@
 //! Deadlines and cancellation: the client enforces its deadline itself, the server
 //! enforces the `grpc-timeout` it receives, and a dropped call is seen by the handler.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use h2grpc::{Code, Request};
 use h2grpc_test_support::lpm;
+use h2grpc_test_support::service::*;
 
 #[tokio::test]
 async fn client_deadline_expires_while_the_handler_sleeps() {
@@ -42,9 +40,10 @@ async fn client_deadline_holds_when_the_server_never_answers() {
                 held.push(stream);
             }
         });
-        let client = common::demo::grpc_demo_client::GrpcDemoClient::connect(addr.to_string())
-            .await
-            .unwrap();
+        let client =
+            h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient::connect(addr.to_string())
+                .await
+                .unwrap();
         let started = Instant::now();
         let err = client
             .simple_method(Request::new(req("echo:x")).with_timeout(Duration::from_millis(50)))

@@ -4,24 +4,22 @@
 //! a grpcio-status client, and from a hand-written h2 peer whose details disagree with
 //! `grpc-status` or do not decode.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
-use common::demo::{Request as DemoRequest, Response as DemoResponse};
-use common::{bounded, reply, req};
 use futures_util::stream;
 use h2grpc::status::details::{
     Any, BadRequest, DebugInfo, ErrorDetail, ErrorInfo, Help, LocalizedMessage,
     PreconditionFailure, QuotaFailure, RequestInfo, ResourceInfo, RetryInfo, rpc,
 };
 use h2grpc::{Code, Request, Response, ResponseStream, Server, Status, Streaming};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+use h2grpc_test_support::demo::{Request as DemoRequest, Response as DemoResponse};
 use h2grpc_test_support::process::{Process, run_named};
 use h2grpc_test_support::python;
+use h2grpc_test_support::service::{bounded, reply, req};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

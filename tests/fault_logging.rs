@@ -2,15 +2,13 @@
 //! garbage on a TLS port, a plaintext HTTP/1.1 request on an HTTP/2 port) give 1,000 DEBUG
 //! lines and one WARN summary with the counts, and the server serves on.
 
-mod common;
-
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestServer, bounded, req};
 use h2grpc::{Server, ServerTls};
+use h2grpc_test_support::service::{TestServer, bounded, req};
 use h2grpc_test_support::tls::TestCerts;
 use tokio::io::AsyncWriteExt;
 use tracing::field::{Field, Visit};

@@ -2,17 +2,15 @@
 //! current status, each change, a late registration), List, NOT_SERVING once a graceful
 //! shutdown begins; with our client and with grpcio-health-checking's.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, bounded};
 use h2grpc::health::pb::{HealthCheckRequest, HealthListRequest};
 use h2grpc::health::{HealthClient, HealthReporter, ServingStatus};
 use h2grpc::{Channel, Code, Server};
 use h2grpc_test_support::process::{Process, TempDir, run};
 use h2grpc_test_support::python;
+use h2grpc_test_support::service::{TestServer, bounded};
 
 const DEMO: &str = "demo.GRPCDemo";
 

@@ -15,20 +15,19 @@
 //! not a few MiB of socket buffers. The tests of this file run one at a time
 //! ([`SERIAL`]) so that one test's allocations do not show up in another's figures.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use h2grpc::compression::{Encoding, compress};
 use h2grpc::server::DEFAULT_HANDSHAKE_TIMEOUT;
 use h2grpc::{Code, Request, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::lpm;
 use h2grpc_test_support::raw::*;
+use h2grpc_test_support::relay::Relay;
+use h2grpc_test_support::service::*;
 use tokio::net::TcpStream;
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
@@ -508,54 +507,29 @@ async fn streams_past_max_concurrent_streams_get_refused_stream() {
     .await
 }
 
-/// Ten concurrent calls through `client` to a server that allows four streams at a time.
-async fn ten_calls(client: &GrpcDemoClient) -> Vec<Result<String, h2grpc::Status>> {
-    let calls: Vec<_> = (0..10)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { client.simple_method(req("sleep:200")).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for call in calls {
-        let answer = call.await.unwrap();
-        answers.push(answer.map(|r| r.message().response_data.clone()));
-    }
-    answers
-}
-
 /// Once our client knows the server's limit, calls beyond it wait for a slot: it never
-/// goes past SETTINGS_MAX_CONCURRENT_STREAMS.
+/// goes past SETTINGS_MAX_CONCURRENT_STREAMS. A relay between them counts the server's
+/// RST_STREAMs: not one REFUSED_STREAM (a transparent retry would hide an overshoot from
+/// the answers, not from the wire).
 #[tokio::test]
 async fn a_channel_waits_for_a_stream_slot_once_it_knows_the_limit() {
     let _serial = SERIAL.lock().await;
     bounded(async {
         let server = TestServer::start_with(Server::new().max_concurrent_streams(4)).await;
-        let client = server.client().await;
+        let relay = Relay::start(server.addr).await;
+        let client = GrpcDemoClient::connect(relay.addr.to_string())
+            .await
+            .unwrap();
         // A first call: by its end the server's SETTINGS have arrived.
         client.simple_method(req("echo:first")).await.unwrap();
-        for answer in ten_calls(&client).await {
+        for answer in concurrent_calls(&client, 10, "sleep:200").await {
             assert_eq!(answer.expect("every call is served"), "slept");
         }
-    })
-    .await
-}
-
-/// Calls started before the server's SETTINGS arrived may go past its limit and be
-/// refused with REFUSED_STREAM, which guarantees no application logic ran: gRFC A6 (and
-/// checklist 32) has the client retry them transparently, so every call is served.
-#[tokio::test]
-async fn calls_refused_at_connection_start_are_retried_transparently() {
-    let _serial = SERIAL.lock().await;
-    bounded(async {
-        let server = TestServer::start_with(Server::new().max_concurrent_streams(4)).await;
-        let client = server.client().await;
-        let answers = ten_calls(&client).await;
-        let failed: Vec<_> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
-        assert!(
-            failed.is_empty(),
-            "{} of 10 calls failed: {failed:?}",
-            failed.len()
+        assert_eq!(relay.accepted(), 1);
+        assert_eq!(
+            relay.resets_from_backend(h2::Reason::REFUSED_STREAM),
+            0,
+            "streams refused: the client went past the server's limit"
         );
     })
     .await
@@ -990,7 +964,8 @@ async fn a_client_that_never_reads_does_not_make_the_server_buffer_its_stream() 
         }
         let trailers = body.trailers().await.unwrap().expect("trailers");
         assert_eq!(trailers.get("grpc-status").unwrap(), "0");
-        let reply: common::demo::Response = prost::Message::decode(lpm::payload(&data)).unwrap();
+        let reply: h2grpc_test_support::demo::Response =
+            prost::Message::decode(lpm::payload(&data)).unwrap();
         assert_eq!(reply.response_data, "beside");
 
         assert_serves(server.addr).await;

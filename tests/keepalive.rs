@@ -4,14 +4,12 @@
 //! the client), and the server drops the call (on the server); without it, the call
 //! hangs. A healthy idle connection answers the pings and keeps serving.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::{TestServer, bounded, req};
 use h2grpc::{Channel, Code, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::relay::Relay;
+use h2grpc_test_support::service::{TestServer, bounded, req};
 
 const TIME: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_millis(300);

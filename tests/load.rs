@@ -5,16 +5,14 @@
 //! generous bound. The server holds every call until all 10,000 have reached their
 //! handlers (a barrier), so the 10,000 streams are provably concurrent.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::{ClientStreamReply, Gate, TestServer, req};
 use futures_util::stream;
 use h2grpc::{Channel, Server, Status};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::service::{ClientStreamReply, Gate, TestServer, req};
 use tokio::task::JoinSet;
 
 /// Client connections, one `Channel` each.

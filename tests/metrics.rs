@@ -3,18 +3,16 @@
 //! over real sockets, on both sides.
 #![cfg(feature = "metrics")]
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::demo::{Request as DemoRequest, Response as DemoResponse};
-use common::{TestServer, bounded, reply, req};
 use h2grpc::http::uri::PathAndQuery;
 use h2grpc::prost::Message;
 use h2grpc::{Channel, Code, Request};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::demo::{Request as DemoRequest, Response as DemoResponse};
+use h2grpc_test_support::service::{TestServer, bounded, reply, req};
 use metrics::{Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata};
 use metrics::{Recorder, SharedString, Unit};
 

@@ -1,17 +1,14 @@
 //! The wire, both ways: hand-made requests (many malformed on purpose) get the exact
-//! answer the spec gives and leave the server serving; a scripted h2 server checks the
-//! client's mapping of HTTP statuses, missing trailers and resets into statuses.
-
-mod common;
-
-use std::net::SocketAddr;
-use std::sync::Arc;
+//! answer the spec gives and leave the server serving; a scripted h2 server (the kit's
+//! `scripted`) checks the client's mapping of HTTP statuses, missing trailers and resets
+//! into statuses. (A refused stream sent again is in `transparent_retry.rs`.)
 
 use bytes::Bytes;
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use h2grpc::Code;
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::lpm;
+use h2grpc_test_support::scripted::*;
+use h2grpc_test_support::service::*;
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
 
@@ -211,62 +208,11 @@ async fn a_message_may_span_data_frames_and_frames_may_hold_several() {
         let response = response.await.unwrap();
         let mut body = response.into_body();
         let data = body.data().await.unwrap().unwrap();
-        let reply: common::demo::Response = prost::Message::decode(lpm::payload(&data)).unwrap();
+        let reply: h2grpc_test_support::demo::Response =
+            prost::Message::decode(lpm::payload(&data)).unwrap();
         assert_eq!(reply.response_data, "count=11 bytes=40");
     })
     .await
-}
-
-/// A scripted h2 server: `answer` decides what each stream gets.
-async fn scripted(
-    answer: impl Fn(h2::server::SendResponse<Bytes>) + Send + Sync + 'static,
-) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let Ok(mut conn) = h2::server::handshake(socket).await else {
-                    return;
-                };
-                while let Some(Ok((request, respond))) = conn.accept().await {
-                    let mut body = request.into_body();
-                    while let Some(Ok(chunk)) = body.data().await {
-                        let _ = body.flow_control().release_capacity(chunk.len());
-                    }
-                    answer(respond);
-                }
-            });
-        }
-    });
-    addr
-}
-
-fn grpc_response() -> http::Response<()> {
-    http::Response::builder()
-        .header("content-type", "application/grpc")
-        .body(())
-        .unwrap()
-}
-
-fn trailers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in pairs {
-        map.insert(*k, v.parse().unwrap());
-    }
-    map
-}
-
-async fn call(
-    addr: SocketAddr,
-) -> Result<h2grpc::Response<common::demo::Response>, h2grpc::Status> {
-    GrpcDemoClient::connect(addr.to_string())
-        .await
-        .unwrap()
-        .simple_method(req("x"))
-        .await
 }
 
 #[tokio::test]
@@ -293,7 +239,7 @@ async fn http_statuses_without_grpc_status_map_per_the_table() {
             })
             .await;
             assert_eq!(
-                call(addr).await.unwrap_err().code(),
+                simple_call(addr).await.unwrap_err().code(),
                 code,
                 "HTTP {http_status}"
             );
@@ -311,13 +257,13 @@ async fn missing_grpc_status_is_unknown() {
             let _ = send.send_trailers(trailers(&[("x-other", "1")]));
         })
         .await;
-        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unknown);
+        assert_eq!(simple_call(addr).await.unwrap_err().code(), Code::Unknown);
         let addr = scripted(|mut respond| {
             let mut send = respond.send_response(grpc_response(), false).unwrap();
             let _ = send.send_data(Bytes::from(lpm::encode(&reply("x"))), true);
         })
         .await;
-        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unknown);
+        assert_eq!(simple_call(addr).await.unwrap_err().code(), Code::Unknown);
     })
     .await
 }
@@ -330,7 +276,10 @@ async fn wrong_response_counts_for_a_unary_call_are_errors() {
             let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
         })
         .await;
-        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unimplemented);
+        assert_eq!(
+            simple_call(addr).await.unwrap_err().code(),
+            Code::Unimplemented
+        );
         let addr = scripted(|mut respond| {
             let mut send = respond.send_response(grpc_response(), false).unwrap();
             let two = [lpm::encode(&reply("a")), lpm::encode(&reply("b"))].concat();
@@ -338,7 +287,10 @@ async fn wrong_response_counts_for_a_unary_call_are_errors() {
             let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
         })
         .await;
-        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unimplemented);
+        assert_eq!(
+            simple_call(addr).await.unwrap_err().code(),
+            Code::Unimplemented
+        );
     })
     .await
 }
@@ -355,7 +307,11 @@ async fn resets_map_per_the_table() {
             (h2::Reason::INTERNAL_ERROR, Code::Internal),
         ] {
             let addr = scripted(move |mut respond| respond.send_reset(reason)).await;
-            assert_eq!(call(addr).await.unwrap_err().code(), code, "{reason:?}");
+            assert_eq!(
+                simple_call(addr).await.unwrap_err().code(),
+                code,
+                "{reason:?}"
+            );
         }
     })
     .await
@@ -378,52 +334,9 @@ async fn a_long_grpc_message_arrives_intact() {
             let _ = respond.send_response(response, true);
         })
         .await;
-        let err = call(addr).await.unwrap_err();
+        let err = simple_call(addr).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert_eq!(err.message(), long);
-    })
-    .await
-}
-
-#[tokio::test]
-async fn a_refused_stream_is_sent_again_transparently() {
-    bounded(async {
-        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = refused.clone();
-        // The first stream is refused unprocessed (REFUSED_STREAM); the next one answered.
-        let addr = scripted(move |mut respond| {
-            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                respond.send_reset(h2::Reason::REFUSED_STREAM);
-                return;
-            }
-            let mut send = respond.send_response(grpc_response(), false).unwrap();
-            let _ = send.send_data(Bytes::from(lpm::encode(&reply("second try"))), false);
-            let _ = send.send_trailers(trailers(&[("grpc-status", "0")]));
-        })
-        .await;
-        let response = call(addr).await.unwrap();
-        assert_eq!(response.message().response_data, "second try");
-        assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 2);
-    })
-    .await
-}
-
-#[tokio::test]
-async fn a_stream_always_refused_ends_unavailable_after_a_few_attempts() {
-    bounded(async {
-        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = attempts.clone();
-        let addr = scripted(move |mut respond| {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            respond.send_reset(h2::Reason::REFUSED_STREAM);
-        })
-        .await;
-        assert_eq!(call(addr).await.unwrap_err().code(), Code::Unavailable);
-        assert_eq!(
-            attempts.load(std::sync::atomic::Ordering::SeqCst),
-            3,
-            "bounded retries"
-        );
     })
     .await
 }

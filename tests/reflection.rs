@@ -3,11 +3,8 @@
 //! stream), extensions, NOT_FOUND answers; with our client and with grpcio-reflection's
 //! ProtoReflectionDescriptorDatabase.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestServer, bounded};
 use futures_util::stream;
 use h2grpc::prost::Message;
 use h2grpc::reflection::prost_types::{
@@ -23,6 +20,7 @@ use h2grpc::reflection::{ReflectionService, v1, v1alpha};
 use h2grpc::{Channel, Code, Server, health};
 use h2grpc_test_support::process::{TempDir, run};
 use h2grpc_test_support::python;
+use h2grpc_test_support::service::{TestServer, bounded};
 
 /// A field `name = number` of `type_name` (a message) or of type `kind`.
 fn field(name: &str, number: i32, kind: Type, type_name: Option<&str>) -> FieldDescriptorProto {
@@ -104,7 +102,7 @@ fn app_files() -> FileDescriptorSet {
 /// [`app_files`]'s descriptors.
 async fn server() -> TestServer {
     let reflection = ReflectionService::builder()
-        .register_encoded_file_descriptor_set(common::demo::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(h2grpc_test_support::demo::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(health::FILE_DESCRIPTOR_SET)
         .register_file_descriptor_set(app_files())
         .build()

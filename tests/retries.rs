@@ -3,15 +3,13 @@
 //! recorded (its `grpc-previous-rpc-attempts`, when it came, whether it was cancelled)
 //! and answered as the test's script says.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use h2grpc::{Channel, Code, Error, Request};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::service::*;
 use prost::Message;
 use tokio::net::TcpListener;
 

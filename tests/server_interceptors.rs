@@ -4,22 +4,20 @@
 //! on failure; extensions they set reach the handler; they see the peer's address, and
 //! over mutual TLS the client certificate's identity.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
-use common::demo::{Request as DemoRequest, Response as DemoResponse};
-use common::{bounded, grpc_head, raw_request, reply, req};
 use futures_util::stream;
 use h2grpc::server::{CallContext, InterceptFuture, Interceptor, interceptor_fn};
 use h2grpc::{
     Channel, ClientTls, Code, Request, Response, ResponseStream, Server, ServerTls, Status,
     Streaming,
 };
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::demo::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
+use h2grpc_test_support::demo::{Request as DemoRequest, Response as DemoResponse};
+use h2grpc_test_support::service::{bounded, grpc_head, raw_request, reply, req};
 use h2grpc_test_support::tls::{CLIENT_COMMON_NAME, TestCerts};
 use tokio::sync::oneshot;
 

@@ -3,18 +3,16 @@
 //! of the stream and recorded with its `grpc-previous-rpc-attempts` (and whether the
 //! client cancelled it), then answered as the test's script says.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use common::demo::Request as DemoRequest;
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::*;
 use futures_util::{StreamExt, stream};
 use h2grpc::client::ChannelBuilder;
 use h2grpc::{Channel, Code, Request};
+use h2grpc_test_support::demo::Request as DemoRequest;
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::service::*;
 use prost::Message;
 use tokio::net::TcpListener;
 
@@ -192,7 +190,7 @@ async fn serve(
     };
     let mut out = BytesMut::new();
     for text in responses {
-        let message = common::reply(text).encode_to_vec();
+        let message = h2grpc_test_support::service::reply(text).encode_to_vec();
         out.extend_from_slice(&[0]);
         out.extend_from_slice(&(message.len() as u32).to_be_bytes());
         out.extend_from_slice(&message);

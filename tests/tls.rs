@@ -3,14 +3,12 @@
 //! the peer's identity in handlers, ALPN `h2` required of clients, certificate rotation
 //! without a restart, and the TLS handshake held to the handshake timeout.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::{TestServer, bounded, req};
 use h2grpc::{Channel, ClientTls, Code, Server, ServerTls};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::service::{TestServer, bounded, req};
 use h2grpc_test_support::tls::{CLIENT_COMMON_NAME, TestCerts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

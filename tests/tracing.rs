@@ -3,15 +3,13 @@
 //! the end, the status, duration and (for streams) the message counts; and one DEBUG
 //! "call ended" event per call per side.
 
-mod common;
-
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{TestServer, bounded, req};
 use h2grpc::Code;
+use h2grpc_test_support::service::{TestServer, bounded, req};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};

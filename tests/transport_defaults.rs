@@ -6,20 +6,18 @@
 //! keepalive time only when told `too_many_pings`, and every failure of a connection seen
 //! by a client as UNAVAILABLE with a message that says what happened.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::{TestServer, bounded, req};
 use h2grpc::server::{
     DEFAULT_ENFORCEMENT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_HEADER_LIST_BYTES,
     DEFAULT_SERVER_KEEPALIVE_TIME, DEFAULT_STREAM_WINDOW_BYTES,
 };
 use h2grpc::{Channel, ClientTls, Code, Server, ServerTls};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::lpm;
 use h2grpc_test_support::raw::*;
+use h2grpc_test_support::service::{TestServer, bounded, req};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -3,17 +3,15 @@
 //! file from an earlier run is replaced (a live one, or a file that is not a socket, is
 //! refused); the file goes when the server stops. And grpcio both ways over `unix:`.
 
-mod common;
-
 use std::io::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
-use common::demo::grpc_demo_client::GrpcDemoClient;
-use common::demo::grpc_demo_server::GrpcDemoServer;
-use common::{TestService, bounded, req};
 use h2grpc::{Channel, Server};
+use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
+use h2grpc_test_support::demo::grpc_demo_server::GrpcDemoServer;
 use h2grpc_test_support::process::{Process, TempDir, run};
+use h2grpc_test_support::service::{TestService, bounded, req};
 use h2grpc_test_support::{python, target_tmp};
 use tokio::sync::{mpsc, oneshot};
 
@@ -179,7 +177,7 @@ fn grpcio_calls_our_server_and_ours_calls_grpcio_over_unix_sockets() {
     client.args(["-c", GRPCIO_CLIENT, &ours, &hex(&request)]);
     let finished = run(client, Duration::from_secs(60)).unwrap();
     assert!(finished.success(), "{}", finished.dump());
-    let reply: common::demo::Response =
+    let reply: h2grpc_test_support::demo::Response =
         h2grpc::prost::Message::decode(&*decode_hex(finished.stdout.trim())).unwrap();
     assert_eq!(reply.response_data, "from grpcio");
     let _ = stop.send(());
@@ -187,7 +185,9 @@ fn grpcio_calls_our_server_and_ours_calls_grpcio_over_unix_sockets() {
 
     // Ours → grpcio.
     let theirs = format!("unix:{}", dir.path().join("grpcio.sock").display());
-    let answer = h2grpc::prost::Message::encode_to_vec(&common::reply("from grpcio's server"));
+    let answer = h2grpc::prost::Message::encode_to_vec(&h2grpc_test_support::service::reply(
+        "from grpcio's server",
+    ));
     let mut server = Command::new(&venv.python);
     server.args(["-c", GRPCIO_SERVER, &theirs, &hex(&answer)]);
     let mut server = Process::spawn("grpcio uds server", server).unwrap();

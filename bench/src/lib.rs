@@ -6,7 +6,9 @@
 //! (any method, requests from JSON through the method's descriptors).
 //!
 //! Layout:
-//! - `workload`: what one call sends; [`Encoded`] requests and [`Skipped`] responses, which
+//! - `raw`: [`RawMessage`], one message's encoding carried as bytes (the requests of a
+//!   run, and every message of the `h2grpc` tool's calls).
+//! - `workload`: what one call sends; [`RawMessage`] requests and [`Skipped`] responses, which
 //!   go through h2grpc's typed calls without protobuf work per call.
 //! - `run`: connections over worker threads (a current-thread runtime each), closed or open
 //!   loop, warm-up, the measured window, the progress line.
@@ -16,11 +18,13 @@
 #![deny(missing_docs)]
 
 mod flags;
+mod raw;
 mod report;
 mod run;
 mod workload;
 
 pub use flags::{DEFAULT_DURATION, LoadFlags, parse_seconds};
+pub use raw::RawMessage;
 pub use report::{Cpu, Report, Snapshot};
 pub use run::{CODES, Config, Connector, DEFAULT_CONNECT_TIMEOUT, Length, Tally, run};
-pub use workload::{Encoded, Kind, Skipped, Workload};
+pub use workload::{Kind, Skipped, Workload};

@@ -12,8 +12,9 @@ use h2grpc::client::ChannelBuilder;
 use h2grpc::{Channel, Code, Request, Status};
 use hdrhistogram::Histogram;
 
+use crate::raw::RawMessage;
 use crate::report::{Counters, Report, rusage_now};
-use crate::workload::{Encoded, Kind, Skipped, Workload};
+use crate::workload::{Kind, Skipped, Workload};
 
 /// Highest latency the histograms hold, in nanoseconds (an hour).
 const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
@@ -434,7 +435,7 @@ async fn call_loop(
 fn requests(
     work: &Workload,
     shared: &Arc<Shared>,
-) -> impl futures_util::Stream<Item = Encoded> + use<> {
+) -> impl futures_util::Stream<Item = RawMessage> + use<> {
     let list = work.requests.clone();
     let interval = work.interval;
     let unlimited = work.messages == 0;
@@ -487,13 +488,13 @@ async fn call(channel: &Channel, work: &Workload, shared: &Arc<Shared>) -> Resul
             let message = work.first().clone();
             shared.sent(1, message.0.len() as u64);
             let response = channel
-                .unary::<Encoded, Skipped>(path, request(work, message))
+                .unary::<RawMessage, Skipped>(path, request(work, message))
                 .await?;
             shared.received(1, response.message().len as u64);
         }
         Kind::ClientStream => {
             let response = channel
-                .client_streaming::<Encoded, Skipped, _>(
+                .client_streaming::<RawMessage, Skipped, _>(
                     path,
                     request(work, requests(work, shared)),
                 )
@@ -504,7 +505,7 @@ async fn call(channel: &Channel, work: &Workload, shared: &Arc<Shared>) -> Resul
             let message = work.first().clone();
             shared.sent(1, message.0.len() as u64);
             let mut responses = channel
-                .server_streaming::<Encoded, Skipped>(path, request(work, message))
+                .server_streaming::<RawMessage, Skipped>(path, request(work, message))
                 .await?
                 .into_message();
             while let Some(message) = responses.message().await? {
@@ -513,7 +514,7 @@ async fn call(channel: &Channel, work: &Workload, shared: &Arc<Shared>) -> Resul
         }
         Kind::Bidi => {
             let mut responses = channel
-                .streaming::<Encoded, Skipped, _>(path, request(work, requests(work, shared)))
+                .streaming::<RawMessage, Skipped, _>(path, request(work, requests(work, shared)))
                 .await?
                 .into_message();
             while let Some(message) = responses.message().await? {

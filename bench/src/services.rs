@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use h2grpc::http::uri::PathAndQuery;
 use h2grpc::prost::Message;
-use h2grpc_bench::{Encoded, Kind, Workload};
+use h2grpc_bench::{Kind, RawMessage, Workload};
 use h2grpc_demo::pb as demo;
 use h2grpc_interop::pb as testing;
 
@@ -107,7 +107,7 @@ pub fn workload(service: Service, kind: Kind, payload: Option<usize>, messages: 
         service.name(),
         kind,
         PathAndQuery::from_static(path),
-        vec![Encoded(Bytes::from(bytes))],
+        vec![RawMessage(Bytes::from(bytes))],
         messages,
     )
 }

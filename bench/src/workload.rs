@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, BufMut};
 use h2grpc::Metadata;
 use h2grpc::http::uri::PathAndQuery;
 use h2grpc::prost::encoding::{DecodeContext, WireType, key_len, skip_field};
 use h2grpc::prost::{DecodeError, Message};
+
+use crate::raw::RawMessage;
 
 /// The four call kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -48,34 +50,6 @@ impl Kind {
             Kind::ServerStream => "server-stream",
             Kind::Bidi => "bidi",
         }
-    }
-}
-
-/// A message encoded once; encoding it again copies nothing (cloning it bumps a count).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Encoded(pub Bytes);
-
-impl Message for Encoded {
-    fn encode_raw(&self, buf: &mut impl BufMut) {
-        buf.put_slice(&self.0);
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        skip_field(wire_type, tag, buf, ctx)
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn clear(&mut self) {
-        self.0 = Bytes::new();
     }
 }
 
@@ -123,7 +97,7 @@ pub struct Workload {
     pub path: PathAndQuery,
     /// The request messages, never empty. Unary and server-streaming calls send the first;
     /// a client-streaming or bidi call sends them in turn, starting over after the last.
-    pub requests: Arc<[Encoded]>,
+    pub requests: Arc<[RawMessage]>,
     /// Requests per client-streaming or bidi call; 0: until the run ends.
     pub messages: u64,
     /// Pause between two requests of a streaming call.
@@ -141,11 +115,11 @@ impl Workload {
         service: impl Into<String>,
         kind: Kind,
         path: PathAndQuery,
-        requests: Vec<Encoded>,
+        requests: Vec<RawMessage>,
         messages: u64,
     ) -> Workload {
-        let requests: Arc<[Encoded]> = if requests.is_empty() {
-            Arc::new([Encoded::default()])
+        let requests: Arc<[RawMessage]> = if requests.is_empty() {
+            Arc::new([RawMessage::default()])
         } else {
             requests.into()
         };
@@ -162,7 +136,7 @@ impl Workload {
     }
 
     /// The request of a unary or server-streaming call (the first of the list).
-    pub fn first(&self) -> &Encoded {
+    pub fn first(&self) -> &RawMessage {
         &self.requests[0]
     }
 
@@ -175,11 +149,12 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn encoded_message_goes_out_as_it_is() {
         let bytes = Bytes::from_static(&[0x08, 0x01, 0x12, 0x02, b'h', b'i']);
-        let wire = Encoded(bytes.clone()).encode_to_vec();
+        let wire = RawMessage(bytes.clone()).encode_to_vec();
         assert_eq!(wire, bytes.to_vec());
     }
 
@@ -203,7 +178,7 @@ mod tests {
             Vec::new(),
             1,
         );
-        assert_eq!(&work.requests[..], &[Encoded::default()]);
+        assert_eq!(&work.requests[..], &[RawMessage::default()]);
         assert_eq!(work.request_bytes(), 0);
     }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use h2grpc::Metadata;
-use h2grpc_bench::{Config, Encoded, Kind, LoadFlags, Workload};
+use h2grpc_bench::{Config, Kind, LoadFlags, RawMessage, Workload};
 use http::uri::PathAndQuery;
 use prost_reflect::MethodDescriptor;
 
@@ -105,7 +105,7 @@ fn requests(
     data: Option<&str>,
     method: &MethodDescriptor,
     kind: Kind,
-) -> Result<Vec<Encoded>, Failure> {
+) -> Result<Vec<RawMessage>, Failure> {
     let text = match data {
         None => return Ok(Vec::new()),
         Some("@") => {
@@ -117,9 +117,8 @@ fn requests(
         }
         Some(text) => text.to_string(),
     };
-    let requests = call::documents(text.as_bytes(), &method.input())
-        .map(|document| document.map(|raw| Encoded(raw.0)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let requests =
+        call::documents(text.as_bytes(), &method.input()).collect::<Result<Vec<_>, _>>()?;
     if requests.len() > 1 && !kind.streams_requests() {
         return Err(Failure::Usage(format!(
             "the method takes one request ({}), and the data holds {} JSON documents",

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::connect::seconds;
 use crate::failure::Failure;
-use crate::raw::RawMessage;
 use crate::source::Source;
+use h2grpc_bench::RawMessage;
 
 /// What `call` was given.
 pub struct CallArgs<'a> {

@@ -6,8 +6,8 @@
 //! `source` (descriptors from files or reflection), `reflection` (the reflection client),
 //! `describe` (descriptors printed as .proto text), `call` (dynamic calls of the four
 //! kinds), `health` (the health check), `bench` (load on any method, through the
-//! h2grpc_bench engine), `raw` (encoded messages through the typed API), `failure` (error
-//! text and exit statuses).
+//! h2grpc_bench engine, whose `RawMessage` carries every message through the typed API),
+//! `failure` (error text and exit statuses).
 
 mod args;
 mod bench;
@@ -16,7 +16,6 @@ mod connect;
 mod describe;
 mod failure;
 mod health;
-mod raw;
 mod reflection;
 mod source;
 

@@ -4,13 +4,13 @@
 //! failures counted by status code (a server requiring a token), `-H` metadata sent with
 //! every call, and the refusals that stop a run before it starts.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Run, demo_proto, demo_server_binary, h2grpc, with_timeout};
 use h2grpc_test_support::demo_process::DemoServer;
+use h2grpc_test_support::demo_process::{demo_proto, demo_server_binary};
+use h2grpc_test_support::h2grpc;
 use h2grpc_test_support::ports::{free_port, local};
+use h2grpc_test_support::tool::{Run, with_timeout};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -75,7 +75,7 @@ fn unary_calls_through_reflection_are_counted_exactly() {
     with_timeout(LIMIT, async {
         let server = server().await;
         let addr = server.addr().to_string();
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "bench",
                 "--plaintext",
@@ -144,7 +144,7 @@ fn streaming_calls_from_proto_files_count_their_messages() {
             args.push(method);
             args.extend_from_slice(extra);
             args.extend_from_slice(&["--warmup", "0.1", "--json", "--quiet"]);
-            h2grpc(&args, None)
+            h2grpc!(&args, None)
         };
 
         // The demo server answers five messages per server-streaming call.
@@ -225,7 +225,7 @@ fn failed_calls_are_counted_by_status_code_and_metadata_goes_with_every_call() {
                 "--quiet",
             ];
             args.extend_from_slice(extra);
-            h2grpc(&args, None)
+            h2grpc!(&args, None)
         };
 
         // No token: every call UNAUTHENTICATED, and the run itself still succeeds.
@@ -262,7 +262,7 @@ fn the_text_report_follows_a_progress_line() {
     with_timeout(LIMIT, async {
         let server = server().await;
         let addr = server.addr().to_string();
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "bench",
                 &addr,
@@ -324,7 +324,7 @@ fn runs_that_cannot_start_exit_1_with_the_reason() {
             ];
             args.push(method);
             args.extend_from_slice(extra);
-            h2grpc(&args, None)
+            h2grpc!(&args, None)
         };
         let run = bench("demo.GRPCDemo/SimpleMethod", &["-d", "{} {}"]);
         run.expect_code(1);
@@ -352,7 +352,7 @@ fn runs_that_cannot_start_exit_1_with_the_reason() {
         run.expect_code(1);
         assert!(run.stderr.contains("cannot connect"), "{}", run.dump());
 
-        let run = h2grpc(&["bench", "--help"], None);
+        let run = h2grpc!(&["bench", "--help"], None);
         run.expect_code(0);
         for part in [
             "Examples:",

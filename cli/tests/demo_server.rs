@@ -4,14 +4,14 @@
 //! `--protoset` (made here with protox); `list`, `describe`, `call` of all four kinds with
 //! `-d`, `-d @`, `-H` and `-v`; `health`; and the exit statuses of failures.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{demo_proto, demo_server_binary, h2grpc, with_timeout};
 use h2grpc_test_support::demo_process::DemoServer;
+use h2grpc_test_support::demo_process::{demo_proto, demo_server_binary};
+use h2grpc_test_support::h2grpc;
 use h2grpc_test_support::ports::free_port;
 use h2grpc_test_support::process::TempDir;
+use h2grpc_test_support::tool::with_timeout;
 use prost::Message;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -22,7 +22,11 @@ async fn server() -> DemoServer {
 
 /// A protoset of proto/demo.proto, as `protoc --include_imports -o` would write it.
 fn protoset(dir: &TempDir) -> String {
-    let set = protox::compile([demo_proto()], [common::repo_root().join("proto")]).unwrap();
+    let set = protox::compile(
+        [demo_proto()],
+        [h2grpc_test_support::repo_root().join("proto")],
+    )
+    .unwrap();
     let path = dir.path().join("demo.protoset");
     std::fs::write(&path, set.encode_to_vec()).unwrap();
     path.display().to_string()
@@ -40,12 +44,12 @@ fn list_and_describe_from_proto_and_protoset_files() {
             ["--proto", proto.as_str()],
             ["--protoset", protoset.as_str()],
         ] {
-            let run = h2grpc(&["list", "--plaintext", source[0], source[1], &addr], None);
+            let run = h2grpc!(&["list", "--plaintext", source[0], source[1], &addr], None);
             run.expect_code(0);
             assert_eq!(run.stdout, "demo.GRPCDemo\n", "{}", run.dump());
 
             // Flags after the positional arguments too.
-            let run = h2grpc(
+            let run = h2grpc!(
                 &[
                     "list",
                     &addr,
@@ -65,7 +69,7 @@ fn list_and_describe_from_proto_and_protoset_files() {
                 run.dump()
             );
 
-            let run = h2grpc(
+            let run = h2grpc!(
                 &[
                     "describe",
                     "--plaintext",
@@ -96,7 +100,7 @@ fn list_and_describe_from_proto_and_protoset_files() {
                 );
             }
 
-            let run = h2grpc(
+            let run = h2grpc!(
                 &[
                     "describe",
                     "--plaintext",
@@ -116,7 +120,7 @@ fn list_and_describe_from_proto_and_protoset_files() {
                 run.dump()
             );
 
-            let run = h2grpc(
+            let run = h2grpc!(
                 &[
                     "describe",
                     "--plaintext",
@@ -135,7 +139,7 @@ fn list_and_describe_from_proto_and_protoset_files() {
             );
         }
         // --proto keeps the comments of the source.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "describe",
                 "--plaintext",
@@ -174,7 +178,7 @@ fn call_all_four_kinds_with_inline_and_stdin_json() {
             let mut args: Vec<&str> = base.to_vec();
             args.push(method);
             args.extend_from_slice(extra);
-            h2grpc(&args, stdin)
+            h2grpc!(&args, stdin)
         };
 
         let run = with(
@@ -252,7 +256,7 @@ fn call_all_four_kinds_with_inline_and_stdin_json() {
         let run = with("demo.GRPCDemo/SimpleMethod", &["--emit-defaults"], None);
         run.expect_code(0);
         assert_eq!(run.json()[0]["serverId"], "7");
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -300,7 +304,7 @@ fn failures_exit_as_grpcurl_does() {
         let proto = demo_proto();
 
         // A method the descriptors lack: resolved locally, exit 1.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -328,7 +332,7 @@ fn failures_exit_as_grpcurl_does() {
              service Missing { rpc Get(Empty) returns (Empty); }\n",
         )
         .unwrap();
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -349,7 +353,7 @@ fn failures_exit_as_grpcurl_does() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.dump());
 
         // Bad JSON: exit 1 before any call.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -368,7 +372,7 @@ fn failures_exit_as_grpcurl_does() {
             "{}",
             run.dump()
         );
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -384,7 +388,7 @@ fn failures_exit_as_grpcurl_does() {
         run.expect_code(1);
 
         // A bad document in the middle of `-d @` cancels a bidi call: exit 1.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -405,9 +409,9 @@ fn failures_exit_as_grpcurl_does() {
         );
 
         // Bad arguments: exit 1.
-        let run = h2grpc(&["call", "--plaintext", &addr], None);
+        let run = h2grpc!(&["call", "--plaintext", &addr], None);
         run.expect_code(1);
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -427,7 +431,7 @@ fn failures_exit_as_grpcurl_does() {
             "{}",
             run.dump()
         );
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -444,7 +448,7 @@ fn failures_exit_as_grpcurl_does() {
 
         // A deadline no server can meet: DEADLINE_EXCEEDED, exit 64 + 4. (A server that
         // sleeps past the deadline is in python_peer.rs.)
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -470,7 +474,7 @@ fn failures_exit_as_grpcurl_does() {
 
         // Nothing listening: exit 1, naming the target.
         let closed = format!("127.0.0.1:{}", free_port());
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -502,7 +506,7 @@ fn list_and_describe_through_reflection_v1() {
         let addr = server.addr().to_string();
 
         // No --proto: reflection, and v1 is the version our server answers.
-        let run = h2grpc(&["list", "--plaintext", "-v", &addr], None);
+        let run = h2grpc!(&["list", "--plaintext", "-v", &addr], None);
         run.expect_code(0);
         assert_eq!(run.stdout, REFLECTED_SERVICES, "{}", run.dump());
         assert!(
@@ -512,7 +516,7 @@ fn list_and_describe_through_reflection_v1() {
             run.dump()
         );
 
-        let run = h2grpc(&["list", "--plaintext", &addr, "demo.GRPCDemo"], None);
+        let run = h2grpc!(&["list", "--plaintext", &addr, "demo.GRPCDemo"], None);
         run.expect_code(0);
         assert_eq!(
             run.stdout,
@@ -521,7 +525,7 @@ fn list_and_describe_through_reflection_v1() {
             "{}",
             run.dump()
         );
-        let run = h2grpc(
+        let run = h2grpc!(
             &["list", "--plaintext", &addr, "grpc.health.v1.Health"],
             None,
         );
@@ -532,7 +536,7 @@ fn list_and_describe_through_reflection_v1() {
             run.dump()
         );
 
-        let run = h2grpc(&["describe", "--plaintext", &addr, "demo.GRPCDemo"], None);
+        let run = h2grpc!(&["describe", "--plaintext", &addr, "demo.GRPCDemo"], None);
         run.expect_code(0);
         assert_eq!(
             run.stdout,
@@ -568,13 +572,13 @@ fn list_and_describe_through_reflection_v1() {
                 "demo.Request.client_id is a field:\nint64 client_id = 1;\n",
             ),
         ] {
-            let run = h2grpc(&["describe", "--plaintext", &addr, symbol], None);
+            let run = h2grpc!(&["describe", "--plaintext", &addr, symbol], None);
             run.expect_code(0);
             assert_eq!(run.stdout, expected, "{}", run.dump());
         }
 
         // The health service's types come through reflection too (its own file).
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "describe",
                 "--plaintext",
@@ -593,7 +597,7 @@ fn list_and_describe_through_reflection_v1() {
         assert!(run.stdout.contains("  SERVING = 1;\n"), "{}", run.dump());
 
         // No symbol: every listed service.
-        let run = h2grpc(&["describe", "--plaintext", &addr], None);
+        let run = h2grpc!(&["describe", "--plaintext", &addr], None);
         run.expect_code(0);
         for service in REFLECTED_SERVICES.lines() {
             assert!(
@@ -604,7 +608,7 @@ fn list_and_describe_through_reflection_v1() {
         }
 
         // An unknown symbol: the server's NOT_FOUND, exit 1 as grpcurl.
-        let run = h2grpc(&["describe", "--plaintext", &addr, "demo.Nope"], None);
+        let run = h2grpc!(&["describe", "--plaintext", &addr, "demo.Nope"], None);
         run.expect_code(1);
         assert!(
             run.stderr
@@ -612,7 +616,7 @@ fn list_and_describe_through_reflection_v1() {
             "{}",
             run.dump()
         );
-        let run = h2grpc(&["list", "--plaintext", &addr, "demo.Nope"], None);
+        let run = h2grpc!(&["list", "--plaintext", &addr, "demo.Nope"], None);
         run.expect_code(1);
     });
 }
@@ -625,7 +629,7 @@ fn call_all_four_kinds_through_reflection_v1() {
         let call = |method: &str, extra: &[&str], stdin: Option<&str>| {
             let mut args = vec!["call", "--plaintext", addr.as_str(), method];
             args.extend_from_slice(extra);
-            h2grpc(&args, stdin)
+            h2grpc!(&args, stdin)
         };
 
         let run = call(
@@ -723,17 +727,17 @@ fn health_exits_as_grpc_health_probe() {
         let server = server().await;
         let addr = server.addr().to_string();
         for service in ["", "demo.GRPCDemo"] {
-            let run = h2grpc(&["health", "--plaintext", &addr, service], None);
+            let run = h2grpc!(&["health", "--plaintext", &addr, service], None);
             run.expect_code(0);
             assert_eq!(run.stdout, "status: SERVING\n", "{}", run.dump());
         }
-        let run = h2grpc(&["health", "--plaintext", &addr], None);
+        let run = h2grpc!(&["health", "--plaintext", &addr], None);
         run.expect_code(0);
         assert_eq!(run.stdout, "status: SERVING\n", "{}", run.dump());
 
         // An unknown service: NOT_FOUND is an RPC failure for grpc_health_probe (exit 3,
         // `error: health rpc failed: rpc error: code = NotFound desc = ...`).
-        let run = h2grpc(&["health", "--plaintext", &addr, "demo.Unknown"], None);
+        let run = h2grpc!(&["health", "--plaintext", &addr, "demo.Unknown"], None);
         run.expect_code(3);
         assert!(run.stdout.is_empty(), "{}", run.dump());
         assert!(
@@ -746,18 +750,18 @@ fn health_exits_as_grpc_health_probe() {
         drop(server);
 
         // The server gone: a connection failure, exit 2.
-        let run = h2grpc(&["health", "--plaintext", &addr], None);
+        let run = h2grpc!(&["health", "--plaintext", &addr], None);
         run.expect_code(2);
     });
 }
 
 #[test]
 fn help_documents_every_subcommand_and_the_exit_statuses() {
-    let run = h2grpc(&["--help"], None);
+    let run = h2grpc!(&["--help"], None);
     run.expect_code(0);
     assert!(run.stdout.contains("64 + N"), "{}", run.dump());
     for sub in ["list", "describe", "call", "health"] {
-        let run = h2grpc(&[sub, "--help"], None);
+        let run = h2grpc!(&[sub, "--help"], None);
         run.expect_code(0);
         assert!(run.stdout.contains("Examples:"), "{}", run.dump());
         assert!(run.stdout.contains("Exit status"), "{}", run.dump());

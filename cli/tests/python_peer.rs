@@ -2,12 +2,11 @@
 //! (grpcio-reflection, v1 and the fallback to v1alpha) for list, describe and call, and
 //! grpcio-health-checking's servicer for `health` and its grpc_health_probe exit statuses.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::h2grpc;
+use h2grpc_test_support::demo_process::demo_proto;
+use h2grpc_test_support::h2grpc;
 use h2grpc_test_support::ports::free_port;
 use h2grpc_test_support::process::Process;
 use h2grpc_test_support::python;
@@ -20,8 +19,11 @@ fn peer(
     extra: &[&str],
 ) -> Option<(Process, String, h2grpc_test_support::process::TempDir)> {
     let venv = python::venv(test)?;
-    let stubs =
-        python::generate_proto_stubs(venv, &common::repo_root().join("proto"), &["demo.proto"]);
+    let stubs = python::generate_proto_stubs(
+        venv,
+        &h2grpc_test_support::repo_root().join("proto"),
+        &["demo.proto"],
+    );
     let script = python::python_peers_dir().join("cli_peer_server.py");
     let mut cmd = python::python_script(venv, &stubs, Path::new(&script));
     cmd.args(["--port", "0", "--reflection", mode]).args(extra);
@@ -40,7 +42,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         let Some((_server, addr, _stubs)) = peer("reflection", mode, &[]) else {
             return;
         };
-        let run = h2grpc(&["list", "--plaintext", "-v", &addr], None);
+        let run = h2grpc!(&["list", "--plaintext", "-v", &addr], None);
         run.expect_code(0);
         assert_eq!(
             run.stdout,
@@ -54,7 +56,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
             run.dump()
         );
 
-        let run = h2grpc(
+        let run = h2grpc!(
             &["list", "--plaintext", &addr, "grpc.health.v1.Health"],
             None,
         );
@@ -67,7 +69,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
 
         // A method and a nested enum: grpcio finds only top-level symbols, so these go
         // through their service and message.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "describe",
                 "--plaintext",
@@ -84,7 +86,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
             "{}",
             run.dump()
         );
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "describe",
                 "--plaintext",
@@ -105,7 +107,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
                 run.dump()
             );
         }
-        let run = h2grpc(&["describe", "--plaintext", &addr, "demo.Missing"], None);
+        let run = h2grpc!(&["describe", "--plaintext", &addr, "demo.Missing"], None);
         run.expect_code(1);
         assert!(
             run.stderr
@@ -115,7 +117,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         );
 
         // Calls, with the descriptors from reflection.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -147,7 +149,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
             );
         }
 
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -166,7 +168,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
             run.dump()
         );
 
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -180,7 +182,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         run.expect_code(0);
         assert_eq!(run.json().len(), 3, "{}", run.dump());
 
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -205,7 +207,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
         );
 
         // The server's own errors: its code, 64 + code.
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -223,7 +225,7 @@ fn reflection_lists_describes_and_calls_on_v1_and_on_the_v1alpha_fallback() {
             "{}",
             run.dump()
         );
-        let run = h2grpc(
+        let run = h2grpc!(
             &[
                 "call",
                 "--plaintext",
@@ -257,7 +259,7 @@ fn reflection_absent_is_reported() {
     let Some((_server, addr, _stubs)) = peer("reflection_absent", "none", &["--no-health"]) else {
         return;
     };
-    let run = h2grpc(&["list", "--plaintext", &addr], None);
+    let run = h2grpc!(&["list", "--plaintext", &addr], None);
     run.expect_code(1);
     assert!(
         run.stderr
@@ -266,7 +268,7 @@ fn reflection_absent_is_reported() {
         run.dump()
     );
     // Nor health: grpc_health_probe's RPC failure, exit 3, naming the protocol.
-    let run = h2grpc(&["health", "--plaintext", &addr], None);
+    let run = h2grpc!(&["health", "--plaintext", &addr], None);
     run.expect_code(3);
     assert_eq!(
         run.stderr,
@@ -275,8 +277,8 @@ fn reflection_absent_is_reported() {
         run.dump()
     );
     // --proto still works against it.
-    let proto = common::demo_proto();
-    let run = h2grpc(
+    let proto = demo_proto();
+    let run = h2grpc!(
         &[
             "call",
             "--plaintext",
@@ -302,11 +304,11 @@ fn health_exits_as_grpc_health_probe() {
         ("", 0, "status: SERVING\n"),
         ("demo.GRPCDemo", 0, "status: SERVING\n"),
     ] {
-        let run = h2grpc(&["health", "--plaintext", &addr, service], None);
+        let run = h2grpc!(&["health", "--plaintext", &addr, service], None);
         run.expect_code(code);
         assert_eq!(run.stdout, out, "{}", run.dump());
     }
-    let run = h2grpc(&["health", "--plaintext", &addr, "demo.Stopped"], None);
+    let run = h2grpc!(&["health", "--plaintext", &addr, "demo.Stopped"], None);
     run.expect_code(4);
     assert_eq!(
         run.stderr,
@@ -316,7 +318,7 @@ fn health_exits_as_grpc_health_probe() {
     );
 
     // grpcio's servicer answers NOT_FOUND for a service it does not know: an RPC failure.
-    let run = h2grpc(&["health", "--plaintext", &addr, "demo.Unknown"], None);
+    let run = h2grpc!(&["health", "--plaintext", &addr, "demo.Unknown"], None);
     run.expect_code(3);
     assert!(
         run.stderr.contains("error: health rpc failed"),
@@ -330,7 +332,7 @@ fn health_exits_as_grpc_health_probe() {
     );
 
     let closed = format!("127.0.0.1:{}", free_port());
-    let run = h2grpc(&["health", "--plaintext", &closed], None);
+    let run = h2grpc!(&["health", "--plaintext", &closed], None);
     run.expect_code(2);
     assert!(
         run.stderr
@@ -339,8 +341,8 @@ fn health_exits_as_grpc_health_probe() {
         run.dump()
     );
 
-    let run = h2grpc(&["health", "--plaintext"], None);
+    let run = h2grpc!(&["health", "--plaintext"], None);
     run.expect_code(1);
-    let run = h2grpc(&["health", "--plaintext", &addr, "--timeout", "soon"], None);
+    let run = h2grpc!(&["health", "--plaintext", &addr, "--timeout", "soon"], None);
     run.expect_code(1);
 }

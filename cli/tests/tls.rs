@@ -2,12 +2,11 @@
 //! server verified with `--cacert` and `--servername`, a client certificate with
 //! `--cert`/`--key` for mutual TLS, and the failures when any of them is wrong.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{demo_proto, demo_server_binary, h2grpc};
+use h2grpc_test_support::demo_process::{demo_proto, demo_server_binary};
+use h2grpc_test_support::h2grpc;
 use h2grpc_test_support::ports::{free_port, port_open};
 use h2grpc_test_support::tls::{SERVER_HOST_OVERRIDE, TestCerts};
 
@@ -63,7 +62,7 @@ fn tls_with_cacert_servername_and_client_certificates() {
     // Verified against the test CA; the certificate covers 127.0.0.1.
     let mut args = vec!["call", "--cacert", &ca, &addr];
     args.extend_from_slice(&call);
-    let run = h2grpc(&args, None);
+    let run = h2grpc!(&args, None);
     run.expect_code(0);
     assert_eq!(
         run.json()[0]["responseData"],
@@ -76,7 +75,7 @@ fn tls_with_cacert_servername_and_client_certificates() {
     let name = SERVER_HOST_OVERRIDE.to_string();
     let mut args = vec!["call", "--cacert", &ca, "--servername", &name, &addr];
     args.extend_from_slice(&call);
-    h2grpc(&args, None).expect_code(0);
+    h2grpc!(&args, None).expect_code(0);
     let mut args = vec![
         "call",
         "--cacert",
@@ -86,7 +85,7 @@ fn tls_with_cacert_servername_and_client_certificates() {
         &addr,
     ];
     args.extend_from_slice(&call);
-    let run = h2grpc(&args, None);
+    let run = h2grpc!(&args, None);
     run.expect_code(1);
     assert!(
         run.stderr.contains("Failed to dial target host"),
@@ -97,11 +96,11 @@ fn tls_with_cacert_servername_and_client_certificates() {
     // The system's roots do not know the test CA.
     let mut args = vec!["call", &addr];
     args.extend_from_slice(&call);
-    h2grpc(&args, None).expect_code(1);
+    h2grpc!(&args, None).expect_code(1);
     // Plaintext to a TLS server fails to connect too.
     let mut args = vec!["call", "--plaintext", &addr];
     args.extend_from_slice(&call);
-    h2grpc(&args, None).expect_code(1);
+    h2grpc!(&args, None).expect_code(1);
 
     // Mutual TLS: with the client certificate, and without.
     let (_mutual, addr) = start(&certs, true);
@@ -111,30 +110,30 @@ fn tls_with_cacert_servername_and_client_certificates() {
         "call", "--cacert", &ca, "--cert", &cert, "--key", &key, &addr,
     ];
     args.extend_from_slice(&call);
-    let run = h2grpc(&args, None);
+    let run = h2grpc!(&args, None);
     run.expect_code(0);
     let args = vec![
         "health", "--cacert", &ca, "--cert", &cert, "--key", &key, &addr,
     ];
     // health over mutual TLS: SERVING from demo-server's health service.
-    let run = h2grpc(&args, None);
+    let run = h2grpc!(&args, None);
     run.expect_code(0);
     assert_eq!(run.stdout, "status: SERVING\n", "{}", run.dump());
     // Reflection over mutual TLS too.
     let args = vec![
         "list", "--cacert", &ca, "--cert", &cert, "--key", &key, &addr,
     ];
-    let run = h2grpc(&args, None);
+    let run = h2grpc!(&args, None);
     run.expect_code(0);
     assert!(run.stdout.starts_with("demo.GRPCDemo\n"), "{}", run.dump());
     let mut args = vec!["call", "--cacert", &ca, &addr];
     args.extend_from_slice(&call);
-    let run = h2grpc(&args, None);
+    let run = h2grpc!(&args, None);
     // Refused in the handshake (no connection: 1), or, under TLS 1.3, when the server's
     // alert arrives after the client's handshake is done (the call UNAVAILABLE: 64 + 14).
     assert!(matches!(run.code, Some(1) | Some(78)), "{}", run.dump());
     // --cert without --key is refused.
     let mut args = vec!["call", "--cacert", &ca, "--cert", &cert, &addr];
     args.extend_from_slice(&call);
-    h2grpc(&args, None).expect_code(1);
+    h2grpc!(&args, None).expect_code(1);
 }

@@ -63,7 +63,7 @@ impl Backoff {
             // The spec's first deadline is exactly INITIAL_BACKOFF; jitter applies after.
             self.current
         } else {
-            jittered(self.current, self.config.jitter, random_unit())
+            crate::random::jittered(self.current, self.config.jitter)
         };
         Attempt {
             backoff,
@@ -79,25 +79,6 @@ pub(crate) struct Attempt {
     pub backoff: Duration,
     /// How long the attempt may take.
     pub timeout: Duration,
-}
-
-/// `duration` moved by up to `±jitter` of itself; `unit` in [0, 1) picks where.
-fn jittered(duration: Duration, jitter: f64, unit: f64) -> Duration {
-    let secs = duration.as_secs_f64();
-    Duration::from_secs_f64((secs + secs * jitter * (2.0 * unit - 1.0)).max(0.0))
-}
-
-/// A number in [0, 1), different on every call (std's per-instance random hash keys;
-/// backoff needs spread, not cryptographic quality).
-pub(crate) fn random_unit() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -127,16 +108,5 @@ mod tests {
         assert_eq!(expected, 120.0);
         backoff.reset();
         assert_eq!(backoff.next_attempt(true).backoff, Duration::from_secs(1));
-    }
-
-    #[test]
-    fn jitter_spans_both_sides() {
-        let d = Duration::from_secs(10);
-        assert_eq!(jittered(d, 0.2, 0.0), Duration::from_secs(8));
-        assert_eq!(jittered(d, 0.2, 0.5), Duration::from_secs(10));
-        assert!(jittered(d, 0.2, 0.999_999) <= Duration::from_secs(12));
-        let spread: Vec<f64> = (0..64).map(|_| random_unit()).collect();
-        assert!(spread.iter().all(|u| (0.0..1.0).contains(u)));
-        assert!(spread.iter().any(|u| *u < 0.5) && spread.iter().any(|u| *u >= 0.5));
     }
 }

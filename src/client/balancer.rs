@@ -387,7 +387,7 @@ impl Control {
             } => {
                 let mut endpoints = endpoints;
                 if shuffle_address_list {
-                    shuffle(&mut endpoints);
+                    crate::random::shuffle(&mut endpoints);
                 }
                 interleave_families(endpoints)
             }
@@ -629,13 +629,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Fisher-Yates, for pick_first's `shuffleAddressList` (A62).
-fn shuffle(endpoints: &mut [Endpoint]) {
-    for i in (1..endpoints.len()).rev() {
-        let j = (super::backoff::random_unit() * (i + 1) as f64) as usize;
-        endpoints.swap(i, j.min(i));
     }
 }

@@ -627,13 +627,7 @@ async fn accept_loop<L: Accept>(
 
 /// `duration` ±10%, at random.
 fn jittered(duration: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    // A factor in [0.9, 1.1].
-    let factor = 0.9 + 0.2 * (random % 10_001) as f64 / 10_000.0;
-    duration.mul_f64(factor)
+    crate::random::jittered(duration, 0.1)
 }
 
 /// Serve one accepted socket: the TLS handshake first when the server has TLS (ALPN

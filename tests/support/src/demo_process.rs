@@ -1,12 +1,15 @@
 //! The real `demo-server` binary as a child process for fault and proxy tests: started on
 //! a port of the test's choosing, frozen (SIGSTOP) and killed (SIGKILL) at will, killed
-//! and reaped on drop.
+//! and reaped on drop; the binary built on demand for test crates outside `h2grpc-demo`.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::ports::local;
+use crate::repo_root;
 
 /// How long a freshly started server has to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -162,4 +165,78 @@ impl Drop for DemoServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `proto/demo.proto` of the repository.
+pub fn demo_proto() -> String {
+    repo_root().join("proto/demo.proto").display().to_string()
+}
+
+/// The `demo-server` binary, built once per test process with
+/// `cargo build -p h2grpc-demo --bin demo-server` into this test's own target directory.
+pub fn demo_server_binary() -> &'static str {
+    static BINARY: OnceLock<String> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // This test runs as <target>/<profile>/deps/<name>-<hash>.
+        let exe = std::env::current_exe().expect("current_exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("<target>/<profile>");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug");
+        let mut build = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        build
+            .args(["build", "-p", "h2grpc-demo", "--bin", "demo-server"])
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", target_dir);
+        // Only the user's own environment: what `cargo test` adds for this test (the
+        // CARGO_PKG_* family, a dylib search path, ...) would make the inner build's
+        // fingerprints differ from the outer one's, and each would rebuild the other's
+        // dependencies on every run.
+        build.env_clear();
+        for (name, value) in std::env::vars_os() {
+            let key = name.to_string_lossy();
+            let keep = [
+                "PATH",
+                "HOME",
+                "USER",
+                "TMPDIR",
+                "CARGO_HOME",
+                "RUSTUP_HOME",
+                "RUSTUP_TOOLCHAIN",
+            ]
+            .contains(&key.as_ref())
+                || [
+                    "CARGO_PROFILE_",
+                    "CARGO_BUILD_",
+                    "CARGO_NET_",
+                    "CARGO_REGISTRIES_",
+                    "CARGO_INCREMENTAL",
+                    "RUSTFLAGS",
+                ]
+                .iter()
+                .any(|p| key.starts_with(p));
+            if keep {
+                build.env(&name, value);
+            }
+        }
+        build.env("CARGO_TARGET_DIR", target_dir);
+        if profile == "release" {
+            build.arg("--release");
+        }
+        let status = build
+            .status()
+            .expect("cannot run cargo build for demo-server");
+        assert!(
+            status.success(),
+            "cargo build -p h2grpc-demo --bin demo-server failed"
+        );
+        let binary = profile_dir.join("demo-server");
+        assert!(binary.is_file(), "no demo-server at {}", binary.display());
+        binary.display().to_string()
+    })
 }

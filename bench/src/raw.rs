@@ -1,16 +1,18 @@
 //! `RawMessage`: an encoded protobuf message carried as bytes, so that h2grpc's typed
 //! call API (`M: prost::Message + Default`) can send and receive messages whose type is
-//! known only at run time (prost-reflect's `DynamicMessage` encodes and decodes them).
+//! known only at run time (the `h2grpc` tool's prost-reflect `DynamicMessage`s), and so
+//! that a load run encodes each request once (cloning one bumps a count). The one
+//! raw-bytes message of the workspace: the bench engine and the `h2grpc` tool share it.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use prost::DecodeError;
-use prost::encoding::{DecodeContext, WireType, decode_varint, encode_key, encode_varint};
+use h2grpc::prost::DecodeError;
+use h2grpc::prost::encoding::{DecodeContext, WireType, decode_varint, encode_key, encode_varint};
 
 /// One message's protobuf encoding, passed through untouched.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RawMessage(pub Bytes);
 
-impl prost::Message for RawMessage {
+impl h2grpc::prost::Message for RawMessage {
     fn encode_raw(&self, buf: &mut impl BufMut) {
         buf.put_slice(&self.0);
     }
@@ -80,7 +82,7 @@ fn decode_error(what: &'static str) -> DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
+    use h2grpc::prost::Message;
 
     #[test]
     fn bytes_pass_through_both_ways() {
