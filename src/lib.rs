@@ -1,4 +1,4 @@
-//! h2grpc: gRPC over HTTP/2, written directly on the [`h2`] crate.
+//! h2grpc: gRPC over HTTP/2, written directly on the [`h2`](https://docs.rs/h2) crate.
 //!
 //! No tonic, hyper or tower: a framing layer, a server with its own dispatcher, a
 //! client, and a code generator for prost, each small enough to read in one sitting.
@@ -270,6 +270,7 @@ pub use compression::{CompressionSwitch, Encoding};
 pub use error::Error;
 pub use metadata::Metadata;
 pub use request::{IntoStreamingRequest, Request, Response};
+pub use resolve::IntoAddress;
 pub use server::Server;
 pub use status::{Code, Status};
 pub use stream::{ResponseStream, Streaming};
