@@ -145,7 +145,8 @@
 //!         let _ = stopped.await;
 //!     }));
 //!
-//!     let client = GrpcDemoClient::connect(addr.to_string()).await?;
+//!     // `"http://host:port"` (or `"host:port"`, a `SocketAddr`); `"https://..."` for TLS.
+//!     let client = GrpcDemoClient::connect(format!("http://{addr}")).await?;
 //!     let request = |text: &str| demo::Request { client_id: 7, request_data: text.into() };
 //!
 //!     let response = client.simple_method(request("hi")).await?;
@@ -158,7 +159,8 @@
 //!     let response = client.client_streaming_method(requests).await?;
 //!     assert_eq!(response.message().response_data, "2 requests");
 //!
-//!     let mut replies = client.server_streaming_method(request("")).await?.into_message();
+//!     // `into_inner()` is `into_message()` under tonic's name.
+//!     let mut replies = client.server_streaming_method(request("")).await?.into_inner();
 //!     let mut texts = Vec::new();
 //!     while let Some(reply) = replies.message().await? {
 //!         texts.push(reply.response_data);
@@ -177,9 +179,10 @@
 //! }
 //! ```
 //!
-//! Errors with typed details (`google.rpc.BadRequest` and the other standard ones) are in
-//! [`status::details`]; the standard health and reflection services are [`health`] and
-//! [`reflection`], each one `add_service` away.
+//! Coming from tonic: the README's "Use it" has the same steps for gRPC's `helloworld`, and
+//! a table of tonic's names beside these. Errors with typed details (`google.rpc.BadRequest`
+//! and the other standard ones) are in [`status::details`]; the standard health and
+//! reflection services are [`health`] and [`reflection`], each one `add_service` away.
 //!
 //! # Layout
 //!
