@@ -160,8 +160,55 @@ fn type_path(path: &str) -> String {
     }
 }
 
+/// The generated code with its doc comments (proto comments, prost's and ours) made safe
+/// for rustdoc: outside code spans and code blocks, a `<` that does not open a URL is
+/// escaped, so `<package>` in a proto comment reads as text, not as an HTML tag.
+fn escape_doc_comments(code: &str) -> String {
+    let mut out = String::with_capacity(code.len() + 64);
+    let mut fenced = false;
+    for line in code.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let Some(text) = trimmed.strip_prefix("///") else {
+            fenced = false;
+            out.push_str(line);
+            continue;
+        };
+        out.push_str(&line[..line.len() - trimmed.len()]);
+        out.push_str("///");
+        let content = text.strip_prefix(' ').unwrap_or(text);
+        if content.trim_start().starts_with("```") {
+            fenced = !fenced;
+            out.push_str(text);
+            continue;
+        }
+        // Indented code (four spaces) and fenced code keep their text.
+        if fenced || content.starts_with("    ") {
+            out.push_str(text);
+            continue;
+        }
+        let mut in_code = false;
+        let mut rest = text;
+        while let Some(c) = rest.chars().next() {
+            match c {
+                '`' => in_code = !in_code,
+                '<' if !in_code
+                    && !rest[1..].starts_with("http://")
+                    && !rest[1..].starts_with("https://") =>
+                {
+                    out.push('\\');
+                }
+                _ => {}
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 impl prost_build::ServiceGenerator for ServiceGenerator {
     fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        *buf = escape_doc_comments(buf);
         let Some(encoded) = self.package_descriptor_set(package) else {
             return;
         };
@@ -304,10 +351,17 @@ impl prost_build::ServiceGenerator for ServiceGenerator {
             buf,
             "        pub fn new(channel: {rt}::Channel) -> Self {{ Self {{ channel }} }}"
         );
-        let _ = writeln!(buf, "        /// Connect to `target` (`host:port`).");
         let _ = writeln!(
             buf,
-            "        pub async fn connect(target: impl Into<String>) -> ::core::result::Result<Self, {rt}::Error> {{ Ok(Self::new({rt}::Channel::connect(target).await?)) }}"
+            "        /// Connect to `target`: `host:port`, `http://host:port`, `https://host:port`"
+        );
+        let _ = writeln!(
+            buf,
+            "        /// (TLS with the system's roots), a `SocketAddr`, or any form `Channel::builder` takes."
+        );
+        let _ = writeln!(
+            buf,
+            "        pub async fn connect(target: impl {rt}::IntoAddress) -> ::core::result::Result<Self, {rt}::Error> {{ Ok(Self::new({rt}::Channel::connect(target).await?)) }}"
         );
         let _ = writeln!(buf, "        /// The channel calls go over.");
         let _ = writeln!(
@@ -460,6 +514,27 @@ mod tests {
         assert!(set.file.iter().all(|f| f.source_code_info.is_none()));
         assert!(generator.package_descriptor_set("nowhere").is_none());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn doc_comments_escape_angle_brackets_outside_code_and_urls() {
+        let code = "/// Lists `<package>.<service>` for <package> (see <https://grpc.io>).\n\
+                    ///\n\
+                    /// ```\n\
+                    /// let x: Vec<u8> = vec![];\n\
+                    /// ```\n\
+                    ///     indented <code>\n\
+                    pub struct A<T>(T); // <not a doc>\n";
+        assert_eq!(
+            escape_doc_comments(code),
+            "/// Lists `<package>.<service>` for \\<package> (see <https://grpc.io>).\n\
+             ///\n\
+             /// ```\n\
+             /// let x: Vec<u8> = vec![];\n\
+             /// ```\n\
+             ///     indented <code>\n\
+             pub struct A<T>(T); // <not a doc>\n"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! h2grpc: gRPC over HTTP/2, written directly on the [`h2`] crate.
+//! h2grpc: gRPC over HTTP/2, written directly on the [`h2`](https://docs.rs/h2) crate.
 //!
 //! No tonic, hyper or tower: a framing layer, a server with its own dispatcher, a
 //! client, and a code generator for prost, each small enough to read in one sitting.
@@ -145,7 +145,8 @@
 //!         let _ = stopped.await;
 //!     }));
 //!
-//!     let client = GrpcDemoClient::connect(addr.to_string()).await?;
+//!     // `"http://host:port"` (or `"host:port"`, a `SocketAddr`); `"https://..."` for TLS.
+//!     let client = GrpcDemoClient::connect(format!("http://{addr}")).await?;
 //!     let request = |text: &str| demo::Request { client_id: 7, request_data: text.into() };
 //!
 //!     let response = client.simple_method(request("hi")).await?;
@@ -158,7 +159,8 @@
 //!     let response = client.client_streaming_method(requests).await?;
 //!     assert_eq!(response.message().response_data, "2 requests");
 //!
-//!     let mut replies = client.server_streaming_method(request("")).await?.into_message();
+//!     // `into_inner()` is `into_message()` under tonic's name.
+//!     let mut replies = client.server_streaming_method(request("")).await?.into_inner();
 //!     let mut texts = Vec::new();
 //!     while let Some(reply) = replies.message().await? {
 //!         texts.push(reply.response_data);
@@ -177,9 +179,10 @@
 //! }
 //! ```
 //!
-//! Errors with typed details (`google.rpc.BadRequest` and the other standard ones) are in
-//! [`status::details`]; the standard health and reflection services are [`health`] and
-//! [`reflection`], each one `add_service` away.
+//! Coming from tonic: the README's "Use it" has the same steps for gRPC's `helloworld`, and
+//! a table of tonic's names beside these. Errors with typed details (`google.rpc.BadRequest`
+//! and the other standard ones) are in [`status::details`]; the standard health and
+//! reflection services are [`health`] and [`reflection`], each one `add_service` away.
 //!
 //! # Layout
 //!
@@ -276,6 +279,7 @@ pub use error::Error;
 pub use metadata::Metadata;
 pub use peer::Peer;
 pub use request::{IntoStreamingRequest, Request, Response};
+pub use resolve::IntoAddress;
 pub use server::Server;
 pub use status::{Code, Status};
 pub use stream::{ResponseStream, Streaming};

@@ -5,16 +5,22 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use h2grpc::reflection::ReflectionService;
+//! let health = h2grpc::health::HealthReporter::new();
 //! let reflection = ReflectionService::builder()
-//!     .register_encoded_file_descriptor_set(h2grpc::health::FILE_DESCRIPTOR_SET)
+//!     // your packages' descriptors: .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
 //!     .build()?;
 //! h2grpc::Server::new()
-//!     .add_service(reflection.v1())
-//!     .add_service(reflection.v1alpha())
+//!     .add_service(health.service())
+//!     .add_service(reflection) // both versions, v1 and v1alpha
 //!     .serve("127.0.0.1:50051")
 //!     .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! `list_services` names every service of the registered descriptor sets, and every
+//! service the server serves whose descriptors it knows: health's are built in, so a
+//! server with health and reflection lists health without registering anything for it.
+//! [`Reflection::v1`] and [`Reflection::v1alpha`] give one version each.
 //!
 //! Both versions answer alike (their messages are the same on the wire) from one index.
 //! A file is sent with its transitive imports, breadth first; on one stream each import is
@@ -132,10 +138,18 @@ impl Builder {
         for set in &self.decoded {
             index.add_set(set);
         }
+        // Health's descriptors are built in: listed once the server serves health (see
+        // `Index::listed`), described whenever asked.
+        let listed_before = index.services.clone();
+        let health = FileDescriptorSet::decode(crate::health::FILE_DESCRIPTOR_SET)
+            .expect("the crate's own health descriptors decode");
+        index.add_set(&health);
+        index.services = listed_before;
         if let Some(mut listed) = self.listed {
             listed.insert(v1::server_reflection_server::SERVICE_NAME.to_owned());
             listed.insert(v1alpha::server_reflection_server::SERVICE_NAME.to_owned());
             index.services = listed;
+            index.explicit = true;
         }
         Ok(Reflection {
             index: Arc::new(index),
@@ -166,6 +180,7 @@ impl Reflection {
             index: self.index.clone(),
         };
         ReflectionService {
+            index: self.index.clone(),
             inner: Inner::V1(v1::server_reflection_server::ServerReflectionServer::new(
                 handler,
             )),
@@ -178,15 +193,38 @@ impl Reflection {
             index: self.index.clone(),
         };
         ReflectionService {
+            index: self.index.clone(),
             inner: Inner::V1alpha(
                 v1alpha::server_reflection_server::ServerReflectionServer::new(handler),
             ),
         }
     }
 
-    /// The services a `list_services` request names, sorted.
+    /// The services a `list_services` request names, sorted: every service of the
+    /// registered files, and every service the server serves whose descriptors are known
+    /// (health's are built in); only the named ones after [`Builder::with_service_name`].
     pub fn services(&self) -> Vec<String> {
-        self.index.services.iter().cloned().collect()
+        self.index.listed().into_iter().collect()
+    }
+}
+
+/// The built reflection is one service for `Server::add_service`: it adds both
+/// versions, v1 and v1alpha.
+impl Service for Reflection {
+    fn name(&self) -> &'static str {
+        v1::server_reflection_server::SERVICE_NAME
+    }
+
+    fn call(&self, method: &str, call: Call) -> Result<CallFuture, Call> {
+        self.v1().call(method, call)
+    }
+
+    fn on_serve(&self, services: &[&'static str]) {
+        self.index.set_served(services);
+    }
+
+    fn into_services(self) -> Vec<Arc<dyn Service>> {
+        vec![Arc::new(self.v1()), Arc::new(self.v1alpha())]
     }
 }
 
@@ -194,6 +232,8 @@ impl Reflection {
 #[derive(Clone)]
 pub struct ReflectionService {
     inner: Inner,
+    /// The index the handler answers from, for `on_serve`.
+    index: Arc<Index>,
 }
 
 #[derive(Clone)]
@@ -231,6 +271,10 @@ impl Service for ReflectionService {
             Inner::V1alpha(s) => s.call(method, call),
         }
     }
+
+    fn on_serve(&self, services: &[&'static str]) {
+        self.index.set_served(services);
+    }
 }
 
 /// Every file and name the registered sets define.
@@ -249,6 +293,10 @@ struct Index {
     extension_numbers: HashMap<String, Vec<i32>>,
     /// The services listed, fully qualified.
     services: BTreeSet<String>,
+    /// Whether `services` was named by the user (`with_service_name`): then it is the list.
+    explicit: bool,
+    /// The services the server serving reflection serves (`Service::on_serve`).
+    served: std::sync::RwLock<BTreeSet<String>>,
 }
 
 struct File {
@@ -266,6 +314,27 @@ fn qualify(scope: &str, name: &str) -> String {
 }
 
 impl Index {
+    /// What `list_services` answers: the listed services, and the served ones whose
+    /// descriptors are known (unless the list was named by the user).
+    fn listed(&self) -> BTreeSet<String> {
+        let mut listed = self.services.clone();
+        if !self.explicit {
+            let served = self.served.read().unwrap_or_else(|p| p.into_inner());
+            listed.extend(
+                served
+                    .iter()
+                    .filter(|name| self.symbols.contains_key(*name))
+                    .cloned(),
+            );
+        }
+        listed
+    }
+
+    fn set_served(&self, services: &[&'static str]) {
+        let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+        *served = services.iter().map(|s| s.to_string()).collect();
+    }
+
     fn add_set(&mut self, set: &FileDescriptorSet) {
         for file in &set.file {
             self.add_file(file);
@@ -418,9 +487,9 @@ impl Index {
             }
             MessageRequest::ListServices(_) => {
                 let service = self
-                    .services
-                    .iter()
-                    .map(|name| v1::ServiceResponse { name: name.clone() })
+                    .listed()
+                    .into_iter()
+                    .map(|name| v1::ServiceResponse { name })
                     .collect();
                 Ok(MessageResponse::ListServicesResponse(
                     v1::ListServiceResponse { service },
@@ -658,6 +727,35 @@ mod tests {
                 .index
                 .symbols
                 .contains_key("grpc.health.v1.Health")
+        );
+    }
+
+    #[test]
+    fn health_is_listed_once_the_server_serves_it_without_registering_its_descriptors() {
+        let reflection = ReflectionService::builder().build().unwrap();
+        let own = [
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        assert_eq!(reflection.services(), own);
+        // Health is described even before it is listed.
+        assert!(
+            reflection
+                .index
+                .symbols
+                .contains_key("grpc.health.v1.Health")
+        );
+        let services = reflection.clone().into_services();
+        let names: Vec<&'static str> = services.iter().map(|s| s.name()).collect();
+        assert_eq!(names, own);
+        services[1].on_serve(&["grpc.health.v1.Health", own[0], own[1], "no.Descriptors"]);
+        assert_eq!(
+            reflection.services(),
+            [
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ]
         );
     }
 

@@ -153,6 +153,22 @@ impl<T> Request<T> {
         self.message
     }
 
+    /// The message, consuming the request: [`into_message`](Self::into_message) under
+    /// tonic's name, so code written for tonic reads the same.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// The message: [`message`](Self::message) under tonic's name.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable message: [`message_mut`](Self::message_mut) under tonic's name.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
     /// The call's timeout, if any.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
@@ -272,6 +288,22 @@ impl<T> Response<T> {
     /// The message, consuming the response.
     pub fn into_message(self) -> T {
         self.message
+    }
+
+    /// The message, consuming the response: [`into_message`](Self::into_message) under
+    /// tonic's name, so code written for tonic reads the same.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// The message: [`message`](Self::message) under tonic's name.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable message: [`message_mut`](Self::message_mut) under tonic's name.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
     }
 
     compression_methods!("response");

@@ -8,6 +8,66 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 
+/// An address as [`Server::bind`](crate::Server::bind) and
+/// [`Channel::connect`](crate::Channel::connect) take it: a string (`&str`, `String`,
+/// `&String`, `Cow<str>`, `Box<str>`) or a [`SocketAddr`](std::net::SocketAddr), so the
+/// same value serves and connects.
+///
+/// ```
+/// fn both<A: h2grpc::IntoAddress + Clone>(addr: A) -> (String, String) {
+///     (addr.clone().into_address(), addr.into_address())
+/// }
+/// let addr: std::net::SocketAddr = "[::1]:50051".parse().unwrap();
+/// assert_eq!(both(addr).0, "[::1]:50051");
+/// assert_eq!(both("localhost:50051").1, "localhost:50051");
+/// ```
+pub trait IntoAddress {
+    /// The address as text: `host:port`, `unix:path`, or for a channel any target form.
+    fn into_address(self) -> String;
+}
+
+impl IntoAddress for &str {
+    fn into_address(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoAddress for String {
+    fn into_address(self) -> String {
+        self
+    }
+}
+
+impl IntoAddress for &String {
+    fn into_address(self) -> String {
+        self.clone()
+    }
+}
+
+impl IntoAddress for Box<str> {
+    fn into_address(self) -> String {
+        self.into()
+    }
+}
+
+impl IntoAddress for std::borrow::Cow<'_, str> {
+    fn into_address(self) -> String {
+        self.into_owned()
+    }
+}
+
+impl IntoAddress for std::net::SocketAddr {
+    fn into_address(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoAddress for &std::net::SocketAddr {
+    fn into_address(self) -> String {
+        self.to_string()
+    }
+}
+
 /// A Unix domain socket address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum UnixAddr {

@@ -473,9 +473,38 @@ impl fmt::Debug for Status {
     }
 }
 
+/// One line, as gRPC's tools print a status: `INVALID_ARGUMENT: the name is empty`, the
+/// code alone when there is no message, and the type of each detail after it:
+/// `INVALID_ARGUMENT: invalid name (details: google.rpc.BadRequest)`. Line breaks in the
+/// message are shown as `\n`. [`fmt::Debug`] shows every field.
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "status: {}, message: {:?}", self.code(), self.message)
+        f.write_str(self.code().as_str())?;
+        if !self.message.is_empty() {
+            f.write_str(": ")?;
+            for c in self.message.chars() {
+                match c {
+                    '\n' => f.write_str("\\n")?,
+                    '\r' => f.write_str("\\r")?,
+                    c => fmt::Write::write_char(f, c)?,
+                }
+            }
+        }
+        if !self.details_bytes().is_empty() {
+            let details = self.details();
+            if !details.is_empty() {
+                f.write_str(" (details: ")?;
+                for (i, detail) in details.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    let url = detail.type_url();
+                    f.write_str(url.rsplit('/').next().unwrap_or(&url))?;
+                }
+                f.write_str(")")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -509,6 +538,37 @@ mod tests {
             "{}",
             std::mem::size_of::<Status>()
         );
+    }
+
+    #[test]
+    fn display_is_one_line_as_people_read_it_and_debug_keeps_every_field() {
+        let status = Status::invalid_argument("the name is empty");
+        assert_eq!(status.to_string(), "INVALID_ARGUMENT: the name is empty");
+        assert_eq!(Status::new(Code::Cancelled, "").to_string(), "CANCELLED");
+        assert_eq!(
+            Status::internal("two\nlines").to_string(),
+            "INTERNAL: two\\nlines"
+        );
+        let detailed = Status::with_details(
+            Code::InvalidArgument,
+            "invalid name",
+            [details::BadRequest::with_violation("name", "must not be empty").into()],
+        )
+        .with_detail(details::ErrorInfo::with_reason("EMPTY", "example.com"));
+        assert_eq!(
+            detailed.to_string(),
+            "INVALID_ARGUMENT: invalid name (details: google.rpc.BadRequest, google.rpc.ErrorInfo)"
+        );
+        let debug = format!("{detailed:?}");
+        for field in [
+            "InvalidArgument",
+            "invalid name",
+            "BadRequest",
+            "must not be empty",
+            "EMPTY",
+        ] {
+            assert!(debug.contains(field), "{field} in {debug}");
+        }
     }
 
     #[test]

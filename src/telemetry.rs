@@ -62,6 +62,13 @@ pub fn record_metrics(on: bool) {
     }
 }
 
+/// Start (`true`) or stop recording the A66 metrics: with the feature `metrics`.
+///
+/// This documentation was built without the feature, so this is a placeholder: build with
+/// `--features metrics` (or `--all-features`, as docs.rs does) to call it.
+#[cfg(all(doc, not(feature = "metrics")))]
+pub fn record_metrics(_on: bool) {}
+
 /// Whether the metrics are being recorded (see [`record_metrics`]).
 #[inline]
 pub fn is_recording_metrics() -> bool {

@@ -16,15 +16,26 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use tokio_rustls::rustls::sign::CertifiedKey;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 use crate::error::Error;
 
 /// The ALPN protocol gRPC runs on.
 pub const ALPN_H2: &[u8] = b"h2";
 
+/// The rustls crypto provider: the process default if the program installed one
+/// (`CryptoProvider::install_default`), else the one rustls picks from its crate features,
+/// `ring` (the only one h2grpc turns on), installed as the process default.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    if let Some(provider) = CryptoProvider::get_default() {
+        return provider.clone();
+    }
+    // rustls installs its crate features' provider here (and asks for `install_default`
+    // when a program compiles in several).
+    let _ = ClientConfig::builder();
+    CryptoProvider::get_default()
+        .expect("rustls installed a default crypto provider")
+        .clone()
 }
 
 fn tls_error(what: &str, e: impl fmt::Display) -> Error {

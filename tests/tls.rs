@@ -61,6 +61,45 @@ async fn a_channel_trusting_the_ca_calls_over_tls() {
 }
 
 #[tokio::test]
+async fn http_and_https_targets_choose_plaintext_and_tls_as_tonic_users_write_them() {
+    bounded(async {
+        let certs = TestCerts::generate();
+        let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
+        let port = server.addr.port();
+        // https:// with a CA of our own: TLS, verifying `localhost`.
+        let tls = ClientTls::with_ca_file(&certs.ca_cert).unwrap();
+        let channel = Channel::builder(format!("https://localhost:{port}"))
+            .tls(tls.clone())
+            .connect()
+            .await
+            .unwrap();
+        let reply = GrpcDemoClient::new(channel)
+            .simple_method(req("echo:https"))
+            .await
+            .unwrap();
+        assert_eq!(reply.message().response_data, "https");
+        // https:// alone trusts the system's roots, which do not know the test CA: the
+        // handshake is attempted and refused, so the error is a TLS one.
+        let err = GrpcDemoClient::connect(format!("https://localhost:{port}"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("tls"), "{err}");
+        // http:// is plaintext: a TLS config beside it is a mistake, said at once.
+        let err = Channel::builder(format!("http://localhost:{port}"))
+            .tls(tls)
+            .lazy()
+            .unwrap_err();
+        assert!(err.to_string().contains("write https://"), "{err}");
+        // An unknown scheme is named.
+        let err = GrpcDemoClient::connect(format!("grpc://localhost:{port}"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown scheme \"grpc\""), "{err}");
+    })
+    .await
+}
+
+#[tokio::test]
 async fn a_channel_refuses_a_server_its_roots_do_not_vouch_for() {
     bounded(async {
         let certs = TestCerts::generate();
@@ -165,10 +204,7 @@ async fn handshake_with_alpn(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8
     for cert in rustls_pemfile_certs(ca) {
         roots.add(cert).unwrap();
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
+    let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

@@ -1,4 +1,5 @@
-//! The client's `Channel`: resolves its target (`dns:`, `ipv4:`, `ipv6:`, `unix:`, or
+//! The client's `Channel`: resolves its target (`host:port`, `http://host:port`,
+//! `https://host:port`, `dns:`, `ipv4:`, `ipv6:`, `unix:`, or
 //! the user's [`Resolver`]), keeps a subchannel per address, balances calls over them
 //! (`pick_first` or `round_robin`), and tracks its connectivity state, reconnecting with
 //! backoff. Cheap to clone: clones share everything.
@@ -31,14 +32,14 @@ use crate::compression::PeerAccepts;
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::keepalive::{Calls, InFlight, Keepalive};
-use crate::resolve::TcpOptions;
+use crate::resolve::{IntoAddress, TcpOptions};
 #[cfg(feature = "tls")]
 use crate::tls::ClientTls;
 use balancer::Settings;
 use connect::Connector;
 #[cfg(feature = "tls")]
 use connect::Tls;
-use resolver::{Source, Target};
+use resolver::{Source, Target, UriScheme};
 
 pub use backoff::ConnectBackoff;
 pub use interceptor::{InterceptFuture, Interceptor, Outgoing, interceptor_fn};
@@ -230,7 +231,9 @@ impl ChannelBuilder {
         self
     }
 
-    /// Connect over TLS (scheme `https`), verifying the server with `tls`. The name
+    /// Connect over TLS (scheme `https`), verifying the server with `tls`. (A target
+    /// written `https://host:port` needs no call: it trusts the system's roots, as tonic's
+    /// `tls-native-roots` does; `http://host:port` with this set is an error.) The name
     /// verified and sent as SNI is [`ClientTls::server_name`] if set, else the host of
     /// [`ChannelBuilder::authority`] if set, else the target's host. (Feature `tls`, on
     /// by default.)
@@ -306,6 +309,30 @@ impl ChannelBuilder {
 
     fn build(mut self, seed: Option<connect::Connected>) -> Result<Channel, Error> {
         let target = Target::parse(&self.target)?;
+        // `https://` without a `tls(..)` trusts the system's roots; `http://` is plaintext.
+        #[cfg(not(feature = "tls"))]
+        if let Some(UriScheme::Https) = target.scheme {
+            return Err(Error::Address(format!(
+                "{}: https:// needs h2grpc's feature `tls` (off in this build)",
+                self.target
+            )));
+        }
+        #[cfg(feature = "tls")]
+        let tls_config = match (self.tls.take(), target.scheme) {
+            (Some(_), Some(UriScheme::Http)) => {
+                return Err(Error::Address(format!(
+                    "{}: http:// is plaintext but the channel has a TLS config: write https://",
+                    self.target
+                )));
+            }
+            (None, Some(UriScheme::Https)) => Some(ClientTls::with_native_roots().or_else(
+                |e| {
+                    tracing::debug!(error = %e, "no system roots; using the compiled-in Mozilla roots");
+                    Ok::<_, Error>(ClientTls::with_webpki_roots())
+                },
+            )?),
+            (tls, _) => tls,
+        };
         let service_config = self.service_config.take().transpose()?;
         if let Some(policy) = service_config
             .as_ref()
@@ -327,7 +354,7 @@ impl ChannelBuilder {
             Some(a) => a.parse().map_err(|e| Error::Address(format!("{a}: {e}")))?,
         };
         #[cfg(feature = "tls")]
-        let tls = match &self.tls {
+        let tls = match &tls_config {
             None => None,
             Some(tls) => Some(Tls {
                 connector: TlsConnector::from(tls.config()?),
@@ -420,8 +447,11 @@ impl ChannelBuilder {
 }
 
 impl Channel {
-    /// Start building a channel to `target` (see the [module docs](self) for the forms).
-    pub fn builder(target: impl Into<String>) -> ChannelBuilder {
+    /// Start building a channel to `target` (see the [module docs](self) for the forms):
+    /// `host:port`, `http://host:port` (plaintext), `https://host:port` (TLS with the
+    /// system's roots unless [`ChannelBuilder::tls`] says otherwise), `dns:`, `ipv4:`,
+    /// `ipv6:`, `unix:` targets, or a `SocketAddr`.
+    pub fn builder(target: impl IntoAddress) -> ChannelBuilder {
         let mut h2 = h2::client::Builder::new();
         h2.initial_window_size(DEFAULT_STREAM_WINDOW_BYTES)
             .initial_connection_window_size(DEFAULT_CONNECTION_WINDOW_BYTES)
@@ -429,7 +459,7 @@ impl Channel {
             .data_frame_budget(DEFAULT_DATA_FRAME_BUDGET_BYTES)
             .enable_push(false);
         ChannelBuilder {
-            target: target.into(),
+            target: target.into_address(),
             authority: None,
             resolver: None,
             max_receive_message_size: DEFAULT_MAX_RECEIVE_MESSAGE_SIZE,
@@ -454,13 +484,15 @@ impl Channel {
         }
     }
 
-    /// Connect to `target` with the default settings; waits until READY.
-    pub async fn connect(target: impl Into<String>) -> Result<Channel, Error> {
+    /// Connect to `target` with the default settings; waits until READY. `target` is
+    /// any form [`Channel::builder`] takes: `"localhost:50051"`,
+    /// `"http://localhost:50051"`, `"https://api.example.com"`, a `SocketAddr`.
+    pub async fn connect(target: impl IntoAddress) -> Result<Channel, Error> {
         Channel::builder(target).connect().await
     }
 
     /// A channel to `target` that connects on its first call.
-    pub fn lazy(target: impl Into<String>) -> Result<Channel, Error> {
+    pub fn lazy(target: impl IntoAddress) -> Result<Channel, Error> {
         Channel::builder(target).lazy()
     }
 

@@ -135,7 +135,22 @@ impl std::fmt::Display for Endpoint {
 pub(crate) struct Target {
     pub(crate) source: Source,
     pub(crate) authority: Authority,
+    /// The URI scheme the target was written with (`http://`, `https://`), if any.
+    pub(crate) scheme: Option<UriScheme>,
 }
+
+/// The scheme of a target written as a URI, as tonic users write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UriScheme {
+    /// `http://host[:port]`: plaintext, port 80 by default.
+    Http,
+    /// `https://host[:port]`: TLS, port 443 by default.
+    Https,
+}
+
+/// The target forms, for errors.
+const FORMS: &str = "write host:port, http://host:port, https://host:port, dns:host:port, \
+                     ipv4:addr:port, ipv6:[addr]:port, unix:path or unix-abstract:name";
 
 /// Where a channel's addresses come from.
 #[derive(Clone)]
@@ -193,6 +208,7 @@ impl Target {
                 source: Source::Static(vec![Endpoint::Unix(unix)]),
                 // What grpc-go sends for Unix targets.
                 authority: Authority::from_static("localhost"),
+                scheme: None,
             });
         }
         if let Some(list) = target.strip_prefix("ipv4:") {
@@ -200,6 +216,38 @@ impl Target {
         }
         if let Some(list) = target.strip_prefix("ipv6:") {
             return Target::addresses(target, list, true);
+        }
+        for (prefix, scheme, default_port) in [
+            ("http://", UriScheme::Http, 80),
+            ("https://", UriScheme::Https, 443),
+        ] {
+            if let Some(rest) = strip_prefix_ignore_case(target, prefix) {
+                let name = match rest.split_once('/') {
+                    None => rest,
+                    Some((name, "")) => name,
+                    Some(_) => {
+                        return Err(bad(target, "a path after host:port is not supported"));
+                    }
+                };
+                let (host, port) = split_host_port(name).map_err(|why| bad(target, why))?;
+                let authority: Authority = name.parse().map_err(|e| bad(target, e))?;
+                return Ok(Target {
+                    source: Source::Dns {
+                        host,
+                        port: port.unwrap_or(default_port),
+                    },
+                    authority,
+                    scheme: Some(scheme),
+                });
+            }
+        }
+        if let Some((scheme, _)) = target.split_once("://")
+            && !scheme.eq_ignore_ascii_case("dns")
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(bad(target, format!("unknown scheme {scheme:?}: {FORMS}")));
         }
         let name = match target.strip_prefix("dns:") {
             Some(rest) => match rest.strip_prefix("//") {
@@ -225,6 +273,7 @@ impl Target {
         Ok(Target {
             source: Source::Dns { host, port },
             authority,
+            scheme: None,
         })
     }
 
@@ -253,8 +302,16 @@ impl Target {
         Ok(Target {
             source: Source::Static(endpoints),
             authority,
+            scheme: None,
         })
     }
+}
+
+/// `s` without `prefix`, compared without case (`HTTP://` is `http://`).
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (no port).
@@ -339,6 +396,27 @@ mod tests {
             ("dns:///example.com", "example.com", 443, "example.com"),
             ("example.com", "example.com", 443, "example.com"),
             ("dns:[::1]:7", "::1", 7, "[::1]:7"),
+            (
+                "http://127.0.0.1:50051",
+                "127.0.0.1",
+                50051,
+                "127.0.0.1:50051",
+            ),
+            (
+                "http://localhost:50051/",
+                "localhost",
+                50051,
+                "localhost:50051",
+            ),
+            ("http://[::1]:50051", "::1", 50051, "[::1]:50051"),
+            ("http://example.com", "example.com", 80, "example.com"),
+            ("https://example.com", "example.com", 443, "example.com"),
+            (
+                "HTTPS://example.com:8443",
+                "example.com",
+                8443,
+                "example.com:8443",
+            ),
         ] {
             let parsed = Target::parse(target).unwrap();
             match parsed.source {
@@ -363,6 +441,15 @@ mod tests {
             vec![tcp("[::1]:5"), tcp("[::2]:443"), tcp("[::3]:443")]
         );
         assert_eq!(Target::parse("unix:/tmp/s").unwrap().authority, "localhost");
+        assert_eq!(
+            Target::parse("http://h:1").unwrap().scheme,
+            Some(UriScheme::Http)
+        );
+        assert_eq!(
+            Target::parse("https://h:1").unwrap().scheme,
+            Some(UriScheme::Https)
+        );
+        assert_eq!(Target::parse("h:1").unwrap().scheme, None);
     }
 
     #[test]
@@ -379,6 +466,10 @@ mod tests {
             ("host:port", "not a port"),
             (":80", "no host"),
             ("[::1", "unclosed"),
+            ("grpc://localhost:50051", "unknown scheme \"grpc\""),
+            ("xds:///my-service", "unknown scheme \"xds\""),
+            ("http://localhost:50051/api", "a path"),
+            ("http://", "empty address"),
         ] {
             let err = Target::parse(target).err().unwrap().to_string();
             assert!(err.contains(why), "{target}: {err}");

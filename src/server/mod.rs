@@ -40,7 +40,7 @@ use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
 use crate::keepalive::{Activity, ActivityIo, DEFAULT_KEEPALIVE_TIMEOUT, Enforcement, Keepalive};
 use crate::peer::Peer;
-use crate::resolve::{TcpOptions, UnixAddr, resolve};
+use crate::resolve::{IntoAddress, TcpOptions, UnixAddr, resolve};
 #[cfg(feature = "tls")]
 use crate::tls::{ALPN_H2, ServerTls};
 use call::Config;
@@ -162,7 +162,9 @@ impl Server {
 
     /// Serve `service` (a generated `...Server<T>`). A second service of the same name replaces the first.
     pub fn add_service(mut self, service: impl Service) -> Server {
-        self.router.add(Arc::new(service));
+        for service in service.into_services() {
+            self.router.add(service);
+        }
         self
     }
 
@@ -350,13 +352,16 @@ impl Server {
         self
     }
 
-    /// Bind every address `addr` (`host:port`) resolves to; `localhost` gives IPv4 and IPv6.
-    /// Fails only when no address can be bound.
+    /// Bind every address `addr` (`host:port`, or a `SocketAddr`: any [`IntoAddress`], the
+    /// types [`Channel::connect`](crate::Channel::connect) takes) resolves to; `localhost`
+    /// gives IPv4 and IPv6. Fails only when no address can be bound.
     ///
     /// `unix:path`, `unix:/absolute/path` and `unix-abstract:name` listen on a Unix domain
     /// socket instead; a socket file left by an earlier process that no longer listens is
     /// replaced, and the file is removed when serving ends.
-    pub async fn bind(self, addr: &str) -> Result<Listening, Error> {
+    pub async fn bind(self, addr: impl IntoAddress) -> Result<Listening, Error> {
+        let addr = addr.into_address();
+        let addr = addr.as_str();
         if let Some(unix) = UnixAddr::parse(addr) {
             let listener = unix
                 .bind()
@@ -406,6 +411,7 @@ impl Server {
     }
 
     fn shared(&self) -> Result<Shared, Error> {
+        self.router.on_serve();
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
             Some(tls) => Some(TlsAcceptor::from(tls.config()?)),
@@ -433,7 +439,7 @@ impl Server {
 
     /// Bind `addr` and serve until the process ends. For a graceful stop, see
     /// [`Server::serve_with_shutdown`].
-    pub async fn serve(self, addr: &str) -> Result<(), Error> {
+    pub async fn serve(self, addr: impl IntoAddress) -> Result<(), Error> {
         self.serve_with_shutdown(addr, std::future::pending()).await
     }
 
@@ -441,7 +447,7 @@ impl Server {
     /// `server::shutdown_signal()`, feature `signal`), then shut down gracefully.
     pub async fn serve_with_shutdown(
         self,
-        addr: &str,
+        addr: impl IntoAddress,
         signal: impl Future<Output = ()>,
     ) -> Result<(), Error> {
         self.bind(addr).await?.serve_with_shutdown(signal).await

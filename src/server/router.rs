@@ -20,6 +20,23 @@ pub trait Service: Send + Sync + 'static {
     /// told to drain (the health service sets every status NOT_SERVING here, as grpc-go's
     /// does). Does nothing by default; a service wrapping another must forward it.
     fn on_shutdown(&self) {}
+
+    /// Called when the server starts serving, with the name of every service it serves
+    /// (reflection lists them). Does nothing by default; a service wrapping another must
+    /// forward it.
+    fn on_serve(&self, services: &[&'static str]) {
+        let _ = services;
+    }
+
+    /// The services [`Server::add_service`](crate::Server::add_service) adds for this one:
+    /// itself by default. A value standing for several services returns them all (the
+    /// built [`Reflection`](crate::reflection::Reflection) adds reflection v1 and v1alpha).
+    fn into_services(self) -> Vec<Arc<dyn Service>>
+    where
+        Self: Sized,
+    {
+        vec![Arc::new(self)]
+    }
 }
 
 /// The services of a server, looked up by name.
@@ -32,6 +49,14 @@ impl Router {
     pub(crate) fn add(&mut self, service: Arc<dyn Service>) {
         self.services.retain(|s| s.name() != service.name());
         self.services.push(service);
+    }
+
+    /// Tell every service which services the server serves.
+    pub(crate) fn on_serve(&self) {
+        let names: Vec<&'static str> = self.services.iter().map(|s| s.name()).collect();
+        for service in &self.services {
+            service.on_serve(&names);
+        }
     }
 
     /// Tell every service that the graceful shutdown begins.

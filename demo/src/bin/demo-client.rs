@@ -214,11 +214,7 @@ async fn run(args: &Args) -> Result<(), Status> {
 async fn main() {
     let args = Args::parse();
     if let Err(status) = run(&args).await {
-        eprintln!(
-            "demo-client: call failed: {}: {}",
-            status.code(),
-            status.message()
-        );
+        eprintln!("demo-client: call failed: {status}");
         std::process::exit(1);
     }
 }

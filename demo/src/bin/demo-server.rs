@@ -160,12 +160,12 @@ async fn main() {
         .with_level(false)
         .init();
     // Health: the whole server and demo.GRPCDemo SERVING (NOT_SERVING once draining);
-    // reflection of both, for grpcurl and grpc_cli.
+    // reflection (v1 and v1alpha) of both, for grpcurl and grpc_cli: health's descriptors are
+    // built in, and it is listed because the server serves it.
     let health = HealthReporter::new();
     health.set_serving(h2grpc_demo::pb::grpc_demo_server::SERVICE_NAME);
     let reflection = ReflectionService::builder()
         .register_encoded_file_descriptor_set(h2grpc_demo::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(h2grpc::health::FILE_DESCRIPTOR_SET)
         .build()
         .expect("the generated descriptor sets decode");
     let mut server = Server::new()
@@ -174,8 +174,7 @@ async fn main() {
             server_id: args.server_id,
         }))
         .add_service(health.service())
-        .add_service(reflection.v1())
-        .add_service(reflection.v1alpha());
+        .add_service(reflection);
     if let Some(token) = &args.token {
         server = server.interceptor(h2grpc_demo::auth::RequireBearer::new(token.clone()));
     }

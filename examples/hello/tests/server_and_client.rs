@@ -99,7 +99,7 @@ async fn the_client_prints_each_kind_of_call_and_the_error_detail() {
          SayHelloToAll: Hello, Ada and Grace and Barbara!\n\
          Chat: Hello, Ken!\n\
          Chat: Hello, Dennis!\n\
-         SayHello(\"\"): INVALID_ARGUMENT: invalid name\n  \
+         SayHello(\"\"): INVALID_ARGUMENT: invalid name (details: google.rpc.BadRequest)\n  \
          field name: must not be empty\n"
     );
 }

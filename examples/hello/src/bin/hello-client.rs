@@ -61,10 +61,11 @@ async fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A refused call: the error is a `Status`, with a code, a message and typed details.
+    // It displays as `CODE: message (details: their types)`.
     match client.say_hello(hello("")).await {
         Ok(reply) => return Err(format!("an empty name was accepted: {reply:?}").into()),
         Err(status) => {
-            println!("SayHello(\"\"): {}: {}", status.code(), status.message());
+            println!("SayHello(\"\"): {status}");
             if let Some(bad_request) = status.detail::<BadRequest>() {
                 for violation in &bad_request.field_violations {
                     println!("  field {}: {}", violation.field, violation.description);

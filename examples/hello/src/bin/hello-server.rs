@@ -119,18 +119,17 @@ async fn serve(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     // service by name too. On shutdown every service turns NOT_SERVING.
     let health = HealthReporter::new();
     health.set_serving(SERVICE_NAME);
-    // Reflection: our descriptors and health's, so that tools (grpcurl, `h2grpc list`)
-    // can list and call the services without the .proto files.
+    // Reflection (v1 and v1alpha) over our descriptors, so that tools (grpcurl,
+    // `h2grpc list`) can list and call the services without the .proto files. Health's
+    // descriptors are built in: it is listed because the server serves it.
     let reflection = ReflectionService::builder()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(h2grpc::health::FILE_DESCRIPTOR_SET)
         .build()?;
 
     let listening = Server::new()
         .add_service(GreeterServer::new(Hello))
         .add_service(health.service())
-        .add_service(reflection.v1())
-        .add_service(reflection.v1alpha())
+        .add_service(reflection)
         .bind(addr)
         .await?;
     // With port 0 the bound address is the only way to learn the port.
