@@ -83,7 +83,7 @@ async fn http_and_https_targets_choose_plaintext_and_tls_as_tonic_users_write_th
         let err = GrpcDemoClient::connect(format!("https://localhost:{port}"))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("tls"), "{err}");
+        assert!(err.to_string().contains("TLS"), "{err}");
         // http:// is plaintext: a TLS config beside it is a mistake, said at once.
         let err = Channel::builder(format!("http://localhost:{port}"))
             .tls(tls)
