@@ -7,7 +7,7 @@
 #![no_main]
 
 use h2grpc::Code;
-use h2grpc::headers::{self, RequestHead, ResponseHead};
+use h2grpc::headers::{RequestHead, ResponseHead, response_headers};
 use h2grpc::metadata::Metadata;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(ResponseHead::Headers {
             encoding, metadata, ..
         }) => {
-            let written = headers::response_headers(encoding, metadata);
+            let written = response_headers(encoding, metadata);
             let again = ResponseHead::parse(StatusCode::OK, written.headers().clone(), false)
                 .expect("parses");
             assert!(
