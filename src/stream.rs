@@ -24,7 +24,7 @@ use crate::deadline::Deadline;
 use crate::framing::{self, Decoder};
 use crate::keepalive::InFlight;
 use crate::metadata::Metadata;
-use crate::status::{Code, Status};
+use crate::status::{Code, GRPC_STATUS, Status};
 use crate::telemetry::{ClientCall, Counts};
 
 /// Default h2 flow-control window of each stream, in bytes, on both sides (h2's own
@@ -268,13 +268,20 @@ impl<T: prost::Message + Default> Streaming<T> {
                         Err(e) => return Poll::Ready(Err(self.h2_error(&e))),
                     };
                     self.state = State::Done;
+                    let ok = trailers
+                        .get(GRPC_STATUS)
+                        .is_some_and(|code| Code::from_bytes(code.as_bytes()) == Code::Ok);
+                    if ok {
+                        // The usual end: the trailers are only metadata now (no copy).
+                        self.trailers = Some(Metadata::from_headers(trailers));
+                        continue;
+                    }
+                    // The status carries the trailers as its metadata, and so does the stream.
                     let status = Status::from_headers(trailers.clone()).unwrap_or_else(|| {
                         Status::unknown("response ended without grpc-status in its trailers")
                     });
                     self.trailers = Some(Metadata::from_headers(trailers));
-                    if !status.is_ok() {
-                        return Poll::Ready(Err(status));
-                    }
+                    return Poll::Ready(Err(status));
                 }
                 State::Done => return Poll::Ready(Ok(None)),
             }
