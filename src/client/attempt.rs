@@ -189,99 +189,6 @@ impl Channel {
         }
     }
 
-    /// One attempt (after `previous` others) up to its response head: open a stream,
-    /// start sending the request (the body's hook), read the head. A stream the server
-    /// refused before processing it (RST_STREAM REFUSED_STREAM, or above the last stream
-    /// id of a GOAWAY) is opened again on a live connection, transparently, as the spec
-    /// allows, while the body can still be sent from the first message.
-    async fn attempt(&self, call: &Attempted<'_>, previous: u32) -> Outcome {
-        let mut transparent = 1;
-        loop {
-            let mut head = call.head;
-            head.previous_attempts = previous;
-            head.timeout = call.options.time_left();
-            let counts = call.options.telemetry.start();
-            let (response, send) = match self
-                .open(
-                    call.path.clone(),
-                    call.metadata,
-                    head,
-                    call.options.wait_for_ready,
-                )
-                .await
-            {
-                Ok(opened) => opened,
-                Err(status) => return Outcome::failed(status, &counts),
-            };
-            let sender = Sender::new(send, call.encoder.clone()).with_counts(counts.clone());
-            let Some(writer) = call.body.send(sender, previous) else {
-                return Outcome::failed(
-                    Status::cancelled("the call committed to another attempt"),
-                    &counts,
-                );
-            };
-            match response.await {
-                Ok(response) => return self.read_head(call, response, counts, writer),
-                Err(e)
-                    if transparent < MAX_TRANSPARENT_ATTEMPTS
-                        && never_processed(&e)
-                        && call.body.committed().is_none() =>
-                {
-                    tracing::debug!(error = %e, transparent, "stream refused before processing; sending again");
-                    end(&counts, &Status::from_h2(&e));
-                    transparent += 1;
-                }
-                Err(e) => return Outcome::failed(Status::from_h2(&e), &counts),
-            }
-        }
-    }
-
-    /// An attempt's response head, parsed once: Trailers-Only with an error fails the
-    /// attempt (with the server's pushback); anything else commits the call to it.
-    fn read_head(
-        &self,
-        call: &Attempted<'_>,
-        response: http::Response<RecvStream>,
-        counts: Option<Arc<Counts>>,
-        writer: Writer,
-    ) -> Outcome {
-        let (parts, body) = response.into_parts();
-        let end_stream = body.is_end_stream();
-        let head = match ResponseHead::parse(parts.status, parts.headers, end_stream) {
-            Ok(head) => head,
-            Err(status) => {
-                end(&counts, &status);
-                return Outcome::Committed(Err(status));
-            }
-        };
-        if let Some(accept) = head.accept() {
-            self.inner.server_accepts.learn(accept);
-        }
-        if let ResponseHead::TrailersOnly { status, .. } = &head
-            && !status.is_ok()
-        {
-            let pushback = retry::pushback(status.metadata().as_headers());
-            let ResponseHead::TrailersOnly { status, .. } = head else {
-                unreachable!("matched above");
-            };
-            end(&counts, &status);
-            return Outcome::Failed(status, pushback);
-        }
-        if !call.body.commit(&writer) {
-            // The head of an attempt the call no longer sends on (it ends cancelled, as
-            // its stream is).
-            let status = Status::cancelled("the call committed to another attempt");
-            end(&counts, &status);
-            return Outcome::Failed(status, Pushback::None);
-        }
-        Outcome::Committed(Ok(Answer {
-            head,
-            body,
-            counts,
-            writer,
-        }))
-    }
-
     /// Attempts one after another (gRFC A6 retries): a failure with a retryable code
     /// before the response headers is tried again after the backoff (or the server's
     /// pushback), up to the policy's attempts, while the channel's throttle allows and
@@ -403,6 +310,53 @@ impl Channel {
         }
     }
 
+    /// One attempt (after `previous` others) up to its response head: open a stream,
+    /// start sending the request (the body's hook), read the head. A stream the server
+    /// refused before processing it (RST_STREAM REFUSED_STREAM, or above the last stream
+    /// id of a GOAWAY) is opened again on a live connection, transparently, as the spec
+    /// allows, while the body can still be sent from the first message.
+    async fn attempt(&self, call: &Attempted<'_>, previous: u32) -> Outcome {
+        let mut transparent = 1;
+        loop {
+            let mut head = call.head;
+            head.previous_attempts = previous;
+            head.timeout = call.options.time_left();
+            let counts = call.options.telemetry.start();
+            let (response, send) = match self
+                .open(
+                    call.path.clone(),
+                    call.metadata,
+                    head,
+                    call.options.wait_for_ready,
+                )
+                .await
+            {
+                Ok(opened) => opened,
+                Err(status) => return Outcome::failed(status, &counts),
+            };
+            let sender = Sender::new(send, call.encoder.clone()).with_counts(counts.clone());
+            let Some(writer) = call.body.send(sender, previous) else {
+                return Outcome::failed(
+                    Status::cancelled("the call committed to another attempt"),
+                    &counts,
+                );
+            };
+            match response.await {
+                Ok(response) => return self.read_head(call, response, counts, writer),
+                Err(e)
+                    if transparent < MAX_TRANSPARENT_ATTEMPTS
+                        && never_processed(&e)
+                        && call.body.committed().is_none() =>
+                {
+                    tracing::debug!(error = %e, transparent, "stream refused before processing; sending again");
+                    end(&counts, &Status::from_h2(&e));
+                    transparent += 1;
+                }
+                Err(e) => return Outcome::failed(Status::from_h2(&e), &counts),
+            }
+        }
+    }
+
     /// Open a stream: pick a READY connection and send the request headers. A
     /// connection found unusable (GOAWAY, closed) before the stream opened is reported
     /// to its subchannel and another is picked: the call never reached a server.
@@ -445,6 +399,50 @@ impl Channel {
                 .send_request(request, false)
                 .map_err(|e| Status::from_h2(&e));
         }
+    }
+
+    /// An attempt's response head, parsed once: Trailers-Only with an error fails the
+    /// attempt (with the server's pushback); anything else commits the call to it.
+    fn read_head(
+        &self,
+        call: &Attempted<'_>,
+        response: http::Response<RecvStream>,
+        counts: Option<Arc<Counts>>,
+        writer: Writer,
+    ) -> Outcome {
+        let (parts, body) = response.into_parts();
+        let end_stream = body.is_end_stream();
+        let head = match ResponseHead::parse(parts.status, parts.headers, end_stream) {
+            Ok(head) => head,
+            Err(status) => {
+                end(&counts, &status);
+                return Outcome::Committed(Err(status));
+            }
+        };
+        if let Some(accept) = head.accept() {
+            self.inner.server_accepts.learn(accept);
+        }
+        let head = match head {
+            ResponseHead::TrailersOnly { status, .. } if !status.is_ok() => {
+                let pushback = retry::pushback(status.metadata().as_headers());
+                end(&counts, &status);
+                return Outcome::Failed(status, pushback);
+            }
+            head => head,
+        };
+        if !call.body.commit(&writer) {
+            // The head of an attempt the call no longer sends on (it ends cancelled, as
+            // its stream is).
+            let status = Status::cancelled("the call committed to another attempt");
+            end(&counts, &status);
+            return Outcome::Failed(status, Pushback::None);
+        }
+        Outcome::Committed(Ok(Answer {
+            head,
+            body,
+            counts,
+            writer,
+        }))
     }
 }
 

@@ -195,52 +195,6 @@ impl Channel {
         Ok(())
     }
 
-    fn saw_headers(&self, path: &PathAndQuery, headers: &Metadata) {
-        for interceptor in self.inner.interceptors.iter() {
-            interceptor.headers(path.path(), headers);
-        }
-    }
-
-    /// Tell the interceptors how a call with one response ended.
-    fn saw_end<T>(&self, path: &PathAndQuery, result: &Result<Response<T>, Status>) {
-        if self.inner.interceptors.is_empty() {
-            return;
-        }
-        let ok = Status::ok();
-        let (status, trailers) = match result {
-            Ok(response) => (&ok, Some(response.trailers())),
-            Err(status) => (status, None),
-        };
-        for interceptor in self.inner.interceptors.iter() {
-            interceptor.end(path.path(), status, trailers);
-        }
-    }
-
-    /// The interceptors' `end`, for when a response stream ends.
-    fn end_hook(&self, path: &PathAndQuery) -> Option<crate::stream::EndHook> {
-        if self.inner.interceptors.is_empty() {
-            return None;
-        }
-        let interceptors = self.inner.interceptors.clone();
-        let path = path.path().to_string();
-        Some(Box::new(move |status, trailers| {
-            for interceptor in interceptors.iter() {
-                interceptor.end(&path, status, trailers);
-            }
-        }))
-    }
-
-    /// The head of a request: the time left of its deadline, and the encoding
-    /// negotiated for it.
-    fn request_head(&self, options: &CallOptions<'_>, wanted: Option<Encoding>) -> RequestHead {
-        RequestHead {
-            timeout: options.time_left(),
-            encoding: self.inner.server_accepts.request_encoding(wanted),
-            accept: AcceptEncodings::ALL,
-            previous_attempts: 0,
-        }
-    }
-
     /// What a call to `path` runs with: the request's timeout and wait-for-ready choice
     /// met with the service config's for the method, the message limits, the policy.
     fn options(
@@ -278,6 +232,53 @@ impl Channel {
             policy: method.and_then(|m| m.policy.as_ref()),
             telemetry,
         }
+    }
+
+    /// The head of a request: the time left of its deadline, and the encoding
+    /// negotiated for it.
+    fn request_head(&self, options: &CallOptions<'_>, wanted: Option<Encoding>) -> RequestHead {
+        RequestHead {
+            timeout: options.time_left(),
+            encoding: self.inner.server_accepts.request_encoding(wanted),
+            accept: AcceptEncodings::ALL,
+            previous_attempts: 0,
+        }
+    }
+
+    /// Show the interceptors the response headers.
+    fn saw_headers(&self, path: &PathAndQuery, headers: &Metadata) {
+        for interceptor in self.inner.interceptors.iter() {
+            interceptor.headers(path.path(), headers);
+        }
+    }
+
+    /// Tell the interceptors how a call with one response ended.
+    fn saw_end<T>(&self, path: &PathAndQuery, result: &Result<Response<T>, Status>) {
+        if self.inner.interceptors.is_empty() {
+            return;
+        }
+        let ok = Status::ok();
+        let (status, trailers) = match result {
+            Ok(response) => (&ok, Some(response.trailers())),
+            Err(status) => (status, None),
+        };
+        for interceptor in self.inner.interceptors.iter() {
+            interceptor.end(path.path(), status, trailers);
+        }
+    }
+
+    /// The interceptors' `end`, for when a response stream ends.
+    fn end_hook(&self, path: &PathAndQuery) -> Option<crate::stream::EndHook> {
+        if self.inner.interceptors.is_empty() {
+            return None;
+        }
+        let interceptors = self.inner.interceptors.clone();
+        let path = path.path().to_string();
+        Some(Box::new(move |status, trailers| {
+            for interceptor in interceptors.iter() {
+                interceptor.end(&path, status, trailers);
+            }
+        }))
     }
 }
 
