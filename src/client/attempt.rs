@@ -8,6 +8,8 @@
 //! Below it: `retry.rs` (throttle, backoff, pushback) and `replay.rs` (the replay buffer);
 //! above it: `call.rs`, which turns the committed attempt's [`Answer`] into a response.
 
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ use http::Method;
 use http::uri::PathAndQuery;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::Channel;
 use super::replay::{Encoded, Held, Replay, Writer as ReplayWriter};
@@ -31,7 +33,7 @@ use crate::deadline::Deadline;
 use crate::headers::{RequestHead, ResponseHead};
 use crate::metadata::Metadata;
 use crate::status::Status;
-use crate::stream::{Encoder, Sender, Sent};
+use crate::stream::{Encoder, PumpGuard, Sender, Sent};
 use crate::telemetry::{Attempts as Telemetry, Counts};
 
 /// Attempts of a call whose stream the server refused unprocessed.
@@ -82,16 +84,48 @@ pub(super) enum Body {
 /// What goes on sending an attempt's request after its head went out; dropping it stops
 /// the sending (and so resets the stream, once the response side is gone too).
 pub(super) enum Writer {
-    /// The request was sent whole.
+    /// The request was sent whole (or the pump is done).
     Done,
-    /// A task pumping the caller's messages.
-    Pump { _task: AbortOnDrop },
-    /// A writer on the replay buffer.
+    /// The caller's messages, pumped in the call's own task: driven while the call waits
+    /// ([`Writer::alongside`]), so that dropping the call drops the caller's stream at
+    /// once; moved to a task of its own when the caller reads a response stream.
+    Pump(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// A writer task on the replay buffer.
     Replay(ReplayWriter),
 }
 
+impl Writer {
+    /// Wait for `work`, driving a pump in this task meanwhile: the server may answer
+    /// (say, with an error) before it has read every request.
+    pub(super) async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let mut work = pin!(work);
+        poll_fn(|cx| {
+            if let Writer::Pump(pump) = self
+                && pump.as_mut().poll(cx).is_ready()
+            {
+                *self = Writer::Done;
+            }
+            work.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// What keeps the request going while the caller reads a response stream: a pump
+    /// moves to a task of its own (in `span`), aborted when the guard is dropped.
+    pub(super) fn into_guard(self, span: &Span) -> Option<PumpGuard> {
+        match self {
+            Writer::Done => None,
+            Writer::Pump(pump) => {
+                let task = tokio::spawn(pump.instrument(span.clone()));
+                Some(Box::new(AbortOnDrop(task)))
+            }
+            Writer::Replay(writer) => Some(Box::new(writer)),
+        }
+    }
+}
+
 /// A task aborted when this is dropped.
-pub(super) struct AbortOnDrop(JoinHandle<()>);
+struct AbortOnDrop(JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -116,10 +150,7 @@ impl Body {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .take()?;
-                let task = tokio::spawn(pump(sender, source).in_current_span());
-                Some(Writer::Pump {
-                    _task: AbortOnDrop(task),
-                })
+                Some(Writer::Pump(Box::pin(pump(sender, source))))
             }
             Body::Replayed(replay) => replay.writer(attempt, sender).map(Writer::Replay),
         }
@@ -335,13 +366,13 @@ impl Channel {
                 Err(status) => return Outcome::failed(status, &counts),
             };
             let sender = Sender::new(send, call.encoder.clone()).with_counts(counts.clone());
-            let Some(writer) = call.body.send(sender, previous) else {
+            let Some(mut writer) = call.body.send(sender, previous) else {
                 return Outcome::failed(
                     Status::cancelled("the call committed to another attempt"),
                     &counts,
                 );
             };
-            match response.await {
+            match writer.alongside(response).await {
                 Ok(response) => return self.read_head(call, response, counts, writer),
                 Err(e)
                     if transparent < MAX_TRANSPARENT_ATTEMPTS

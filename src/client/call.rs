@@ -442,8 +442,9 @@ trait ResponseSide<Resp>: Sized {
     ) -> Result<Self::Output, Status>;
 }
 
-/// One response message, read to the end of the stream within the call.
-struct OneResponse<Resp>(Response<Resp>, Option<Arc<Counts>>);
+/// One response message, read to the end of the stream within the call: how that went,
+/// and the committed attempt's counts.
+struct OneResponse<Resp>(Result<Response<Resp>, Status>, Option<Arc<Counts>>);
 
 impl<Resp: prost::Message + Default> ResponseSide<Resp> for OneResponse<Resp> {
     const STREAMS: bool = false;
@@ -456,10 +457,12 @@ impl<Resp: prost::Message + Default> ResponseSide<Resp> for OneResponse<Resp> {
             writer,
             counts,
         } = opened;
-        // The writer goes on sending while the answer is read.
-        let response = single_response(headers, &mut responses).await;
-        drop(writer);
-        Ok(OneResponse(response?, counts))
+        // The request goes on while the answer is read; the answer ends the call.
+        let mut writer = writer;
+        let response = writer
+            .alongside(single_response(headers, &mut responses))
+            .await;
+        Ok(OneResponse(response, counts))
     }
 
     fn finish(
@@ -469,7 +472,7 @@ impl<Resp: prost::Message + Default> ResponseSide<Resp> for OneResponse<Resp> {
         read: Result<Self, Status>,
     ) -> Result<Response<Resp>, Status> {
         let (result, counts) = match read {
-            Ok(OneResponse(response, counts)) => (Ok(response), counts),
+            Ok(OneResponse(result, counts)) => (result, counts),
             Err(status) => (Err(status), None),
         };
         end.call
@@ -509,10 +512,7 @@ impl<Resp: prost::Message + Default> ResponseSide<Resp> for StreamResponse<Resp>
                 return Err(status);
             }
         };
-        let guard: Option<crate::stream::PumpGuard> = match writer {
-            Writer::Done => None,
-            writer => Some(Box::new(writer)),
-        };
+        let guard = writer.into_guard(end.call.span());
         let responses = responses
             .with_deadline(Deadline::at(end.deadline))
             .with_pump_guard(guard)
