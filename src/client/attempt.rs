@@ -74,8 +74,8 @@ pub(super) enum Body {
     /// One message, encoded once and sent whole by every attempt; while the call may be
     /// retried or hedged, its bytes are held in the channel's retry buffer.
     One { message: Bytes, _held: Option<Held> },
-    /// A stream of messages with no policy: the first attempt pumps it, so only a
-    /// refusal before that attempt took it can be retried (none can).
+    /// A stream of messages with no policy: the first attempt takes it and pumps it, so
+    /// no other attempt can follow (not even a transparent one).
     Pumped(Mutex<Option<Encoded>>),
     /// A stream of messages replayed to every attempt from the first (gRFC A6 buffering).
     Replayed(Arc<Replay>),
