@@ -98,6 +98,9 @@ impl Writer {
     /// Wait for `work`, driving a pump in this task meanwhile: the server may answer
     /// (say, with an error) before it has read every request.
     pub(super) async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        if !matches!(self, Writer::Pump(_)) {
+            return work.await;
+        }
         let mut work = pin!(work);
         poll_fn(|cx| {
             if let Writer::Pump(pump) = self
