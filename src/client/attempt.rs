@@ -97,12 +97,11 @@ pub(super) enum Writer {
 impl Writer {
     /// Wait for `work`, driving a pump in this task meanwhile: the server may answer
     /// (say, with an error) before it has read every request.
-    pub(super) async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
-        if !matches!(self, Writer::Pump(_)) {
-            return work.await;
-        }
-        let mut work = pin!(work);
-        poll_fn(|cx| {
+    pub(super) fn alongside<'a, F: Future>(
+        &'a mut self,
+        mut work: Pin<&'a mut F>,
+    ) -> impl Future<Output = F::Output> + 'a {
+        poll_fn(move |cx| {
             if let Writer::Pump(pump) = self
                 && pump.as_mut().poll(cx).is_ready()
             {
@@ -110,7 +109,6 @@ impl Writer {
             }
             work.as_mut().poll(cx)
         })
-        .await
     }
 
     /// What keeps the request going while the caller reads a response stream: a pump
@@ -375,6 +373,7 @@ impl Channel {
                     &counts,
                 );
             };
+            let response = pin!(response);
             match writer.alongside(response).await {
                 Ok(response) => return self.read_head(call, response, counts, writer),
                 Err(e)

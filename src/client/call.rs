@@ -8,6 +8,7 @@
 //! cancellation.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -459,9 +460,8 @@ impl<Resp: prost::Message + Default> ResponseSide<Resp> for OneResponse<Resp> {
         } = opened;
         // The request goes on while the answer is read; the answer ends the call.
         let mut writer = writer;
-        let response = writer
-            .alongside(single_response(headers, &mut responses))
-            .await;
+        let read = pin!(single_response(headers, &mut responses));
+        let response = writer.alongside(read).await;
         Ok(OneResponse(response, counts))
     }
 
