@@ -2,7 +2,9 @@
 //! `HeaderName`, so looking one up costs no parsing of the name), and the
 //! request and response heads as types that `parse` a received `HeaderMap` and `write`
 //! one. Pure: no I/O; every refusal is a precise [`Status`] (or, for requests that are
-//! not gRPC at all, an HTTP status).
+//! not gRPC at all, an HTTP status). A response's head is decided here once: headers
+//! with messages to follow, or a Trailers-Only response carrying the call's status.
+//! Protocol headers stay out of the metadata a caller sees.
 
 use std::time::Duration;
 
@@ -26,12 +28,9 @@ pub const GRPC_RETRY_PUSHBACK_MS: HeaderName = HeaderName::from_static("grpc-ret
 pub const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 /// `grpc-accept-encoding`: the encodings the sender can read.
 pub const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
-/// `grpc-status`: the call's code, in trailers (or a Trailers-Only response).
-pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-/// `grpc-message`: the status message, percent-encoded.
-pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
-/// `grpc-status-details-bin`: a serialized `google.rpc.Status`.
-pub const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+/// The status's own headers (`grpc-status`, `grpc-message`, `grpc-status-details-bin`),
+/// defined beside `Status`, which reads and writes them.
+pub use crate::status::{GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 
 /// `content-type` of every request and response this library sends.
 pub const CONTENT_TYPE_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
@@ -75,10 +74,51 @@ pub struct RequestHead {
     pub previous_attempts: u32,
 }
 
+/// Why a request's head was refused, and so how the refusal is answered.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// A `grpc-encoding` this side cannot read (`UNIMPLEMENTED`): the answer lists the
+    /// encodings it reads in `grpc-accept-encoding`.
+    Encoding(Status),
+    /// A malformed `grpc-timeout` or `-bin` value (`INTERNAL`).
+    Malformed(Status),
+}
+
+impl Refused {
+    pub(crate) fn status(&self) -> &Status {
+        match self {
+            Refused::Encoding(status) | Refused::Malformed(status) => status,
+        }
+    }
+
+    pub(crate) fn into_status(self) -> Status {
+        match self {
+            Refused::Encoding(status) | Refused::Malformed(status) => status,
+        }
+    }
+
+    /// The Trailers-Only answer to the refused request.
+    pub(crate) fn into_response(self) -> http::Response<()> {
+        let advertise = matches!(self, Refused::Encoding(_));
+        let mut response = trailers_only(Metadata::new(), self.into_status());
+        if advertise {
+            // Tell the client what we can read.
+            let headers = response.headers_mut();
+            headers.insert(GRPC_ACCEPT_ENCODING, ACCEPT_ENCODING_VALUE);
+        }
+        response
+    }
+}
+
 impl RequestHead {
-    /// Parse a request's headers. An encoding we cannot read is `UNIMPLEMENTED`, carrying
-    /// our `grpc-accept-encoding`; a malformed `grpc-timeout` or `-bin` value is `INTERNAL`.
+    /// Parse a request's headers. An encoding we cannot read is `UNIMPLEMENTED`; a
+    /// malformed `grpc-timeout` or `-bin` value is `INTERNAL`.
     pub fn parse(headers: &HeaderMap) -> Result<RequestHead, Status> {
+        RequestHead::check(headers).map_err(Refused::into_status)
+    }
+
+    /// [`RequestHead::parse`], saying how to answer a refusal.
+    pub(crate) fn check(headers: &HeaderMap) -> Result<RequestHead, Refused> {
         // One pass over the headers instead of a hashed lookup per name: the request's
         // headers are few, and most calls carry none of these.
         let (mut encoding, mut accept, mut timeout, mut previous) = (None, None, None, None);
@@ -105,12 +145,10 @@ impl RequestHead {
         let encoding = match encoding {
             None => None,
             Some(name) => Encoding::parse(name.as_bytes()).map_err(|UnsupportedEncoding| {
-                Status::unimplemented(format!(
+                Refused::Encoding(Status::unimplemented(format!(
                     "message encoding {:?} is not supported",
                     String::from_utf8_lossy(name.as_bytes())
-                ))
-                // Tell the client what we can read.
-                .with_protocol_header(GRPC_ACCEPT_ENCODING, ACCEPT_ENCODING_VALUE)
+                )))
             })?,
         };
         let accept = accept.map_or(AcceptEncodings::NONE, |v| {
@@ -119,16 +157,16 @@ impl RequestHead {
         let timeout = match timeout {
             None => None,
             Some(value) => Some(metadata::parse_timeout(value.as_bytes()).ok_or_else(|| {
-                Status::internal(format!(
+                Refused::Malformed(Status::internal(format!(
                     "malformed grpc-timeout header {:?}",
                     String::from_utf8_lossy(value.as_bytes())
-                ))
+                )))
             })?),
         };
         if let Some(name) = bad_bin {
-            return Err(Status::internal(format!(
+            return Err(Refused::Malformed(Status::internal(format!(
                 "invalid base64 in binary metadata {name}"
-            )));
+            ))));
         }
         let previous_attempts = previous
             .and_then(|v| v.to_str().ok()?.parse().ok())
@@ -163,24 +201,53 @@ impl RequestHead {
     }
 }
 
-/// What a response's headers (not a Trailers-Only response) say about its messages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// `grpc-encoding` of the response's messages.
-    pub encoding: Option<Encoding>,
-    /// `grpc-accept-encoding`, when the server sent one.
-    pub accept: Option<AcceptEncodings>,
+/// What the first HEADERS frame of a response says, decided once, here: the head of a
+/// response whose messages follow, or a whole Trailers-Only response.
+#[derive(Debug)]
+pub enum ResponseHead {
+    /// Messages follow, then trailers.
+    Headers {
+        /// `grpc-encoding` of the response's messages.
+        encoding: Option<Encoding>,
+        /// `grpc-accept-encoding`, when the server sent one.
+        accept: Option<AcceptEncodings>,
+        /// The response header metadata.
+        metadata: Metadata,
+    },
+    /// A Trailers-Only response (HEADERS with END_STREAM): the call ended with this
+    /// status, whose metadata holds the trailer metadata.
+    TrailersOnly {
+        /// The call's status, `OK` or not.
+        status: Status,
+        /// `grpc-accept-encoding`, when the server sent one (with an `UNIMPLEMENTED` for
+        /// an encoding it cannot read, say).
+        accept: Option<AcceptEncodings>,
+    },
 }
 
 impl ResponseHead {
-    /// Parse the headers of a response that carries messages. A `:status` other than
-    /// 200 maps by the HTTP table; a missing gRPC `content-type` is `UNKNOWN`; an
-    /// encoding we cannot read is `INTERNAL`.
-    pub fn parse(status: StatusCode, headers: &HeaderMap) -> Result<ResponseHead, Status> {
+    /// Parse the first HEADERS frame of a response (`end_stream`: it ended the stream),
+    /// taking its header map (no copy). A `:status` other than 200 maps by the HTTP
+    /// table; a Trailers-Only response without `grpc-status` is `UNKNOWN`, as are headers
+    /// without a gRPC `content-type`; an encoding we cannot read is `INTERNAL`.
+    /// `grpc-accept-encoding` is taken out of the metadata.
+    pub fn parse(
+        status: StatusCode,
+        mut headers: HeaderMap,
+        end_stream: bool,
+    ) -> Result<ResponseHead, Status> {
         if status != StatusCode::OK {
             return Err(Status::from_http(status));
         }
-        if !is_grpc(headers) {
+        let accept = headers
+            .remove(GRPC_ACCEPT_ENCODING)
+            .map(|v| AcceptEncodings::parse(v.as_bytes()));
+        if end_stream {
+            let status = Status::from_headers(headers)
+                .ok_or_else(|| Status::unknown("response ended without grpc-status"))?;
+            return Ok(ResponseHead::TrailersOnly { status, accept });
+        }
+        if !is_grpc(&headers) {
             return Err(Status::unknown(format!(
                 "response content-type {:?} is not application/grpc",
                 headers.get(CONTENT_TYPE)
@@ -195,26 +262,37 @@ impl ResponseHead {
                 ))
             })?,
         };
-        let accept = headers
-            .get(GRPC_ACCEPT_ENCODING)
-            .map(|v| AcceptEncodings::parse(v.as_bytes()));
-        Ok(ResponseHead { encoding, accept })
+        Ok(ResponseHead::Headers {
+            encoding,
+            accept,
+            metadata: Metadata::from_headers(headers),
+        })
     }
 
-    /// The response headers with this head's encoding and `metadata`. The server sends
-    /// `grpc-accept-encoding` only with the answer to an encoding it cannot read (as
-    /// grpc-go does): on every response it would cost an HPACK entry per call.
-    pub fn write(&self, metadata: Metadata) -> http::Response<()> {
-        let mut response = http::Response::new(());
-        let headers = response.headers_mut();
-        headers.reserve(2 + metadata.len());
-        headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
-        if let Some(encoding) = self.encoding {
-            headers.insert(GRPC_ENCODING, encoding.header_value());
+    /// `grpc-accept-encoding`, when the server sent one.
+    pub fn accept(&self) -> Option<AcceptEncodings> {
+        match self {
+            ResponseHead::Headers { accept, .. } | ResponseHead::TrailersOnly { accept, .. } => {
+                *accept
+            }
         }
-        metadata.append_to(headers);
-        response
     }
+}
+
+/// The headers of a response whose messages follow: `content-type`, the messages'
+/// `grpc-encoding` and `metadata`. The server sends `grpc-accept-encoding` only with the
+/// answer to an encoding it cannot read (as grpc-go does): on every response it would
+/// cost an HPACK entry per call.
+pub fn response_headers(encoding: Option<Encoding>, metadata: Metadata) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    let headers = response.headers_mut();
+    headers.reserve(2 + metadata.len());
+    headers.insert(CONTENT_TYPE, CONTENT_TYPE_GRPC);
+    if let Some(encoding) = encoding {
+        headers.insert(GRPC_ENCODING, encoding.header_value());
+    }
+    metadata.append_to(headers);
+    response
 }
 
 /// Trailers ending a call with `OK`, plus the handler's trailer `metadata`.
@@ -277,10 +355,16 @@ mod tests {
 
     #[test]
     fn request_heads_refuse_precisely() {
-        let unknown = RequestHead::parse(&map(&[(GRPC_ENCODING.as_str(), "snappy")])).unwrap_err();
-        assert_eq!(unknown.code(), Code::Unimplemented);
+        let unknown = RequestHead::check(&map(&[(GRPC_ENCODING.as_str(), "snappy")])).unwrap_err();
+        assert_eq!(unknown.status().code(), Code::Unimplemented);
+        assert!(
+            unknown.status().metadata().is_empty(),
+            "no protocol header in metadata"
+        );
+        let answer = unknown.into_response();
+        assert_eq!(answer.headers()[&GRPC_STATUS], "12");
         assert_eq!(
-            unknown.metadata().as_headers()[&GRPC_ACCEPT_ENCODING],
+            answer.headers()[&GRPC_ACCEPT_ENCODING],
             compression::ACCEPT_ENCODING
         );
         for bad in ["", "1", "123456789S", "1x", "-1S"] {
@@ -345,23 +429,28 @@ mod tests {
 
     #[test]
     fn response_heads_round_trip_and_refuse() {
-        let head = ResponseHead {
-            encoding: Some(Encoding::Deflate),
-            accept: None,
-        };
-        let written = head.write(Metadata::new());
+        let written = response_headers(Some(Encoding::Deflate), Metadata::new());
+        let parsed = ResponseHead::parse(StatusCode::OK, written.headers().clone(), false);
+        assert!(matches!(
+            parsed,
+            Ok(ResponseHead::Headers {
+                encoding: Some(Encoding::Deflate),
+                accept: None,
+                ..
+            })
+        ));
         assert_eq!(
-            ResponseHead::parse(StatusCode::OK, written.headers()).unwrap(),
-            head
-        );
-        assert_eq!(
-            ResponseHead::parse(StatusCode::SERVICE_UNAVAILABLE, written.headers())
-                .unwrap_err()
-                .code(),
+            ResponseHead::parse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                written.headers().clone(),
+                false
+            )
+            .unwrap_err()
+            .code(),
             Code::Unavailable
         );
         assert_eq!(
-            ResponseHead::parse(StatusCode::OK, &HeaderMap::new())
+            ResponseHead::parse(StatusCode::OK, HeaderMap::new(), false)
                 .unwrap_err()
                 .code(),
             Code::Unknown
@@ -371,10 +460,36 @@ mod tests {
             (GRPC_ENCODING.as_str(), "br"),
         ]);
         assert_eq!(
-            ResponseHead::parse(StatusCode::OK, &odd)
+            ResponseHead::parse(StatusCode::OK, odd, false)
                 .unwrap_err()
                 .code(),
             Code::Internal
+        );
+    }
+
+    #[test]
+    fn a_trailers_only_head_is_its_status_without_protocol_headers() {
+        let refused = RequestHead::check(&map(&[(GRPC_ENCODING.as_str(), "snappy")]))
+            .unwrap_err()
+            .into_response();
+        let (parts, ()) = refused.into_parts();
+        let head = ResponseHead::parse(parts.status, parts.headers, true).unwrap();
+        assert_eq!(head.accept(), Some(AcceptEncodings::ALL));
+        let ResponseHead::TrailersOnly { status, .. } = head else {
+            panic!("not Trailers-Only: {head:?}");
+        };
+        assert_eq!(status.code(), Code::Unimplemented);
+        assert!(status.metadata().get("grpc-accept-encoding").is_none());
+        assert_eq!(
+            ResponseHead::parse(
+                StatusCode::OK,
+                map(&[("content-type", "application/grpc")]),
+                true
+            )
+            .unwrap_err()
+            .code(),
+            Code::Unknown,
+            "Trailers-Only without grpc-status"
         );
     }
 

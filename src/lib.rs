@@ -190,26 +190,33 @@
 //!
 //! - [`framing`]: Length-Prefixed-Messages: `encode`, the incremental `Decoder` (one step
 //!   checks the limit, decompresses and decodes protobuf), limits. Pure.
-//! - [`headers`]: every gRPC header name; `RequestHead` and `ResponseHead` with `parse` and
-//!   `write`; trailers and Trailers-Only responses. Pure.
-//! - [`status`]: `Code`, `Status`, `grpc-message` percent-encoding, every mapping into a status.
 //! - [`metadata`]: `Metadata`, reserved names, `-bin` base64, `grpc-timeout`.
+//! - [`status`]: `Code`, `Status`, its own headers (`grpc-status`, `grpc-message`,
+//!   `grpc-status-details-bin`), `grpc-message` percent-encoding, every mapping into a status.
 //! - [`compression`]: gzip and deflate, decompression held to the limit, and all of the
 //!   encoding negotiation.
+//! - [`headers`]: every gRPC header name; `RequestHead` (`parse`, `write`), `ResponseHead`
+//!   (`parse`: headers, or a Trailers-Only status, decided once), the response headers,
+//!   trailers and Trailers-Only responses written. Pure; above `status` and `compression`.
 //! - `deadline`: `Deadline`, the timer of a call and the rule that a cancellation after
 //!   the deadline is `DEADLINE_EXCEEDED`.
 //! - `stream`: the two message pipelines of an h2 stream: [`Streaming`] (inbound: h2 bytes
 //!   into the decoder, flow-control release) and `Sender` (outbound: encode, compress,
 //!   batch into DATA frames, wait for the peer's window, watch reset and deadline).
 //! - `request`: [`Request`] and [`Response`], a message with its metadata.
-//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router,
+//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router (above the
+//!   call: it finds the `Service` a path names; the call module defines that seam),
 //!   interceptors (async, in order, before the handler: refuse a call, add response
 //!   metadata, hand the handler extensions), and the call (a request side and a response
 //!   side, and the `Responder` that alone writes a response: headers lazily, then trailers
 //!   or a Trailers-Only answer).
 //! - [`client`]: [`Channel`]: targets and resolvers, a subchannel per address with
-//!   connectivity states and backoff, `pick_first` / `round_robin`, the service config, retries
-//!   and hedging (A6), interceptors, and the four call kinds.
+//!   connectivity states and backoff, `pick_first` / `round_robin`, the service config,
+//!   interceptors; the call (`client/call.rs`: a request side and a response side, as on
+//!   the server, run by one `Channel::call`) over the attempt engine (`client/attempt.rs`:
+//!   one attempt function whose per-kind hook sends the request, used by plain calls,
+//!   transparent retry, retries and hedging alike), with `retry.rs` (throttle, backoff,
+//!   pushback) and `replay.rs` (a streaming request's replay buffer) below it.
 //! - [`telemetry`]: a DEBUG `tracing` span per call on both sides, and (feature `metrics`) the
 //!   gRFC A66 call and attempt metrics through the `metrics` facade.
 //! - `tls` (default feature `tls`): `ServerTls`, `ClientTls` (rustls with `ring`, ALPN
@@ -223,6 +230,23 @@
 //! - [`reflection`]: `grpc.reflection.v1` and `v1alpha` over the descriptor sets the generator
 //!   embeds (`FILE_DESCRIPTOR_SET` in each package's module).
 //! - [`codegen`]: the prost-build `ServiceGenerator` (feature `codegen`; `build.rs` uses it too).
+//!
+//! **A unary call on the client**, top to bottom (each file calls only the ones below it):
+//!
+//! 1. the generated `GrpcDemoClient::simple_method` calls `Channel::unary`;
+//! 2. `client/call.rs`: `Channel::call` begins the call (`client/interceptor.rs`, the
+//!    call's span and metrics in `telemetry.rs`, its options from `client/service_config.rs`),
+//!    and `OneRequest::prepare` encodes the message once (`stream.rs` `Encoder`,
+//!    `framing.rs`, `compression.rs`);
+//! 3. `client/attempt.rs`: `Channel::attempts` runs the attempts (`retry.rs` when a policy
+//!    retries); `attempt` opens a stream on a connection `client/balancer.rs` picks,
+//!    writing the request head (`headers.rs` `RequestHead::write`, `metadata.rs`), sends
+//!    the message (`Body::send`, `stream.rs` `Sender`) and parses the response head once
+//!    (`headers.rs` `ResponseHead::parse`: headers, or a Trailers-Only `Status`);
+//! 4. back in `client/call.rs` with the committed attempt's answer: `opened` makes the
+//!    `Streaming` (`stream.rs`, `framing.rs` `Decoder`), `OneResponse::read` reads the one
+//!    message and the trailers (`status.rs`), and `finish` ends the call's telemetry and
+//!    tells the interceptors.
 //!
 //! The demo service and binaries are the `h2grpc-demo` crate (`demo/`), the interop suite
 //! the `h2grpc-interop` crate (`interop/`): a user of this crate compiles neither.

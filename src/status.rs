@@ -8,12 +8,19 @@ pub mod details;
 use std::fmt;
 
 use bytes::Bytes;
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
-use crate::headers::{GRPC_ACCEPT_ENCODING, GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 use crate::metadata::{self, Metadata};
 use details::{Detail, ErrorDetail};
+
+/// `grpc-status`: the call's code, in trailers (or a Trailers-Only response).
+pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// `grpc-message`: the status message, percent-encoded.
+pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+/// `grpc-status-details-bin`: a serialized `google.rpc.Status`.
+pub const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 
 /// The 17 status codes of gRPC (`doc/statuscodes.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -277,17 +284,6 @@ impl Status {
         Status::unknown("the handler panicked")
     }
 
-    /// Add a protocol header (a reserved name, which `Metadata` refuses) to the headers
-    /// sent with this status: `grpc-accept-encoding` with UNIMPLEMENTED, say.
-    pub(crate) fn with_protocol_header(
-        mut self,
-        name: http::HeaderName,
-        value: HeaderValue,
-    ) -> Status {
-        self.metadata_mut().headers_mut().insert(name, value);
-        self
-    }
-
     /// The code.
     pub fn code(&self) -> Code {
         self.code
@@ -386,15 +382,11 @@ impl Status {
         headers
     }
 
-    /// Write the status fields and the status' metadata into `headers`, with the one
-    /// protocol header a status may carry (`grpc-accept-encoding`, see
-    /// `with_protocol_header`).
+    /// Write the status fields and the status' metadata (custom entries only) into
+    /// `headers`.
     pub(crate) fn write_trailers(self, headers: &mut HeaderMap) {
         self.write_headers(headers);
         if let Some(extra) = self.extra {
-            if let Some(accept) = extra.metadata.as_headers().get(GRPC_ACCEPT_ENCODING) {
-                headers.insert(GRPC_ACCEPT_ENCODING, accept.clone());
-            }
             extra.metadata.append_to(headers);
         }
     }

@@ -18,14 +18,13 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
-use tokio::sync::oneshot;
 
 use crate::compression::{Compression, Encoding};
 use crate::deadline::Deadline;
 use crate::framing::{self, Decoder};
 use crate::keepalive::InFlight;
 use crate::metadata::Metadata;
-use crate::status::{Code, Status};
+use crate::status::{Code, GRPC_STATUS, Status};
 use crate::telemetry::{ClientCall, Counts};
 
 /// Default h2 flow-control window of each stream, in bytes, on both sides (h2's own
@@ -78,8 +77,8 @@ pub struct Streaming<T> {
     trailers: Option<Metadata>,
     /// Client side: the call's deadline (the server supervises its own).
     deadline: Deadline,
-    /// Client calls with a streaming request: dropping this stops the request pump.
-    _pump_guard: Option<oneshot::Sender<()>>,
+    /// Client calls with a streaming request: dropping this stops the request's writer.
+    _pump_guard: Option<PumpGuard>,
     /// Client side: the call counted as in flight (for keepalive) until this ends.
     _in_flight: Option<InFlight>,
     /// Client side: told the call's status when the stream ends (interceptors).
@@ -90,6 +89,9 @@ pub struct Streaming<T> {
     call: Option<Box<ClientCall>>,
     _message: PhantomData<fn() -> T>,
 }
+
+/// What keeps a client call's request messages going while its responses are read.
+pub(crate) type PumpGuard = Box<dyn Send + Sync>;
 
 /// What a client stream calls with its final status and trailers.
 pub(crate) type EndHook = Box<dyn FnOnce(&Status, Option<&Metadata>) + Send>;
@@ -146,7 +148,7 @@ impl<T: prost::Message + Default> Streaming<T> {
         self
     }
 
-    pub(crate) fn with_pump_guard(mut self, guard: Option<oneshot::Sender<()>>) -> Self {
+    pub(crate) fn with_pump_guard(mut self, guard: Option<PumpGuard>) -> Self {
         self._pump_guard = guard;
         self
     }
@@ -266,13 +268,20 @@ impl<T: prost::Message + Default> Streaming<T> {
                         Err(e) => return Poll::Ready(Err(self.h2_error(&e))),
                     };
                     self.state = State::Done;
+                    let ok = trailers
+                        .get(GRPC_STATUS)
+                        .is_some_and(|code| Code::from_bytes(code.as_bytes()) == Code::Ok);
+                    if ok {
+                        // The usual end: the trailers are only metadata now (no copy).
+                        self.trailers = Some(Metadata::from_headers(trailers));
+                        continue;
+                    }
+                    // The status carries the trailers as its metadata, and so does the stream.
                     let status = Status::from_headers(trailers.clone()).unwrap_or_else(|| {
                         Status::unknown("response ended without grpc-status in its trailers")
                     });
                     self.trailers = Some(Metadata::from_headers(trailers));
-                    if !status.is_ok() {
-                        return Poll::Ready(Err(status));
-                    }
+                    return Poll::Ready(Err(status));
                 }
                 State::Done => return Poll::Ready(Ok(None)),
             }
@@ -414,11 +423,6 @@ impl Sender {
         self.counts = Some(counts);
     }
 
-    /// The counts, if any.
-    pub(crate) fn counts(&self) -> Option<&Arc<Counts>> {
-        self.counts.as_ref()
-    }
-
     fn queue(&mut self, encoded: Bytes) {
         if let Some(counts) = &self.counts {
             counts.sent(encoded.len());
@@ -473,12 +477,43 @@ impl Sender {
     /// trailers (a server's responses). A panic in the source ends it as `UNKNOWN`.
     pub(crate) async fn send_all<M, S>(
         &mut self,
-        mut messages: Pin<&mut S>,
+        messages: Pin<&mut S>,
         deadline: &mut Deadline,
         end_stream: bool,
     ) -> Sent
     where
         M: prost::Message,
+        S: Stream<Item = Result<M, Status>> + ?Sized,
+    {
+        self.send_each(messages, deadline, end_stream, |encoder, m: M| {
+            encoder.encode(&m)
+        })
+        .await
+    }
+
+    /// [`Sender::send_all`] for messages encoded already (a client's request stream,
+    /// encoded as it is pulled).
+    pub(crate) async fn send_encoded<S>(
+        &mut self,
+        messages: Pin<&mut S>,
+        deadline: &mut Deadline,
+        end_stream: bool,
+    ) -> Sent
+    where
+        S: Stream<Item = Result<Bytes, Status>> + ?Sized,
+    {
+        self.send_each(messages, deadline, end_stream, |_, encoded| Ok(encoded))
+            .await
+    }
+
+    async fn send_each<M, S>(
+        &mut self,
+        mut messages: Pin<&mut S>,
+        deadline: &mut Deadline,
+        end_stream: bool,
+        encode: impl Fn(&Encoder, M) -> Result<Bytes, Status>,
+    ) -> Sent
+    where
         S: Stream<Item = Result<M, Status>> + ?Sized,
     {
         loop {
@@ -508,7 +543,7 @@ impl Sender {
                         }
                     }
                 };
-                match next.map(|m| m.and_then(|m| self.encoder.encode(&m))) {
+                match next.map(|m| m.and_then(|m| encode(&self.encoder, m))) {
                     Some(Ok(encoded)) => self.queue(encoded),
                     Some(Err(status)) => {
                         end = Some(status);

@@ -439,11 +439,6 @@ impl Drop for ClientCall {
     }
 }
 
-/// The counts of a client's committed attempt, carried from the attempt to the response
-/// stream in the response's extensions.
-#[derive(Clone)]
-pub(crate) struct AttemptCounts(pub(crate) Arc<Counts>);
-
 #[cfg(feature = "metrics")]
 fn client_labels(method: &str, target: &str) -> ClientLabels {
     // A66: the target in its canonical form, with a scheme.

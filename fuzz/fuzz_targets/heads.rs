@@ -1,12 +1,13 @@
 //! Fuzz target: the request and response heads (`h2grpc::headers`).
 //! Input: header lines `name: value` separated by newlines (what HPACK could carry).
 //! Invariants: parsing never panics; every refusal is a gRPC status with a message; a
-//! head that parses writes headers that parse back to the same head; a written
-//! response head parses back too.
+//! head that parses writes headers that parse back to the same head; response headers
+//! that parse are written back and parse to the same encoding; a Trailers-Only head is
+//! its status, with no `grpc-accept-encoding` left in its metadata.
 #![no_main]
 
 use h2grpc::Code;
-use h2grpc::headers::{RequestHead, ResponseHead};
+use h2grpc::headers::{RequestHead, ResponseHead, response_headers};
 use h2grpc::metadata::Metadata;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
@@ -54,11 +55,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let status = StatusCode::from_u16(200 + u16::from(data.first().copied().unwrap_or(0) % 4) * 100)
         .unwrap_or(StatusCode::OK);
-    match ResponseHead::parse(status, &headers) {
-        Ok(head) => {
-            let written = head.write(Metadata::new());
-            let again = ResponseHead::parse(StatusCode::OK, written.headers()).expect("parses");
-            assert_eq!(again.encoding, head.encoding);
+    let end_stream = data.get(1).is_some_and(|b| b & 1 == 1);
+    match ResponseHead::parse(status, headers, end_stream) {
+        Ok(ResponseHead::Headers {
+            encoding, metadata, ..
+        }) => {
+            let written = response_headers(encoding, metadata);
+            let again = ResponseHead::parse(StatusCode::OK, written.headers().clone(), false)
+                .expect("parses");
+            assert!(
+                matches!(again, ResponseHead::Headers { encoding: e, .. } if e == encoding),
+                "{again:?}"
+            );
+        }
+        Ok(ResponseHead::TrailersOnly { status, .. }) => {
+            assert!(status.metadata().get("grpc-accept-encoding").is_none());
         }
         Err(status) => assert!(!status.message().is_empty()),
     }

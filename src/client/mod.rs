@@ -8,8 +8,12 @@
 //! - `subchannel`: one address's connection and its states; `backoff`: the reconnect pacing.
 //! - `balancer`: the control task, the policies and the picker calls use.
 //! - `connect`: opening one connection (TCP or Unix, TLS, HTTP/2, keepalive).
-//! - `call`: the four call kinds.
+//! - `call`: the four call kinds, one runner over a request side times a response side.
+//! - `attempt`: the attempt engine every call goes through (transparent retry, retries
+//!   and hedging by the method's policy); `retry`: throttle, backoff and pushback;
+//!   `replay`: the replay buffer of a streaming request.
 
+mod attempt;
 mod backoff;
 mod balancer;
 mod call;

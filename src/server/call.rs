@@ -16,11 +16,10 @@ use h2::server::SendResponse;
 use http::HeaderMap;
 
 use super::interceptor::{CallContext, Interceptors, ResponseExtras};
-use super::router::Router;
 use crate::compression::{self, Compression, Encoding};
 use crate::deadline::Deadline;
 use crate::framing::Decoder;
-use crate::headers::{self, RequestHead, ResponseHead};
+use crate::headers::{self, RequestHead};
 use crate::metadata::Metadata;
 use crate::peer::Peer;
 use crate::request::{Request, Response};
@@ -42,13 +41,54 @@ pub(crate) struct Config {
     pub send_compression: Option<Encoding>,
 }
 
+/// A gRPC service as the server sees it: a name and a way to start each of its methods.
+/// Generated code implements it (`GrpcDemoServer<T>` for a trait `GrpcDemo`).
+pub trait Service: Send + Sync + 'static {
+    /// The fully qualified service name, e.g. `demo.GRPCDemo`.
+    fn name(&self) -> &'static str;
+
+    /// Start `method` (the part of the path after the service name) for `call`, or hand
+    /// the call back when the service has no such method.
+    #[allow(clippy::result_large_err)] // moved once per call, on the error path only
+    fn call(&self, method: &str, call: Call) -> Result<CallFuture, Call>;
+
+    /// Called once when the server's graceful shutdown begins, before any connection is
+    /// told to drain (the health service sets every status NOT_SERVING here, as grpc-go's
+    /// does). Does nothing by default; a service wrapping another must forward it.
+    fn on_shutdown(&self) {}
+
+    /// Called when the server starts serving, with the name of every service it serves
+    /// (reflection lists them). Does nothing by default; a service wrapping another must
+    /// forward it.
+    fn on_serve(&self, services: &[&'static str]) {
+        let _ = services;
+    }
+
+    /// The services [`Server::add_service`](crate::Server::add_service) adds for this one:
+    /// itself by default. A value standing for several services returns them all (the
+    /// built [`Reflection`](crate::reflection::Reflection) adds reflection v1 and v1alpha).
+    fn into_services(self) -> Vec<Arc<dyn Service>>
+    where
+        Self: Sized,
+    {
+        vec![Arc::new(self)]
+    }
+}
+
+/// What finds the service of a call: the server's router (`router.rs`).
+pub(crate) trait Route {
+    /// The service owning `path` (`/package.Service/Method`) and the method's name;
+    /// `UNIMPLEMENTED` for a malformed path or an unknown service.
+    fn route<'p>(&self, path: &'p str) -> Result<(&dyn Service, &'p str), Status>;
+}
+
 /// Check a new stream and route it. Streams answered at once (not gRPC, malformed, an
 /// expired deadline, no such method) give `None`; others give the call to run.
 pub(crate) fn accept(
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     config: Config,
-    router: &Router,
+    router: &impl Route,
     interceptors: Option<&Interceptors>,
     peer: &Arc<Peer>,
 ) -> Option<CallFuture> {
@@ -57,10 +97,11 @@ pub(crate) fn accept(
         let _ = respond.send_response(headers::http_error(status), true);
         return None;
     }
-    let head = match RequestHead::parse(&parts.headers) {
+    let head = match RequestHead::check(&parts.headers) {
         Ok(head) => head,
-        Err(status) => {
-            refuse(respond, status);
+        Err(refused) => {
+            ServerCall::refused(refused.status().code());
+            let _ = respond.send_response(refused.into_response(), true);
             return None;
         }
     };
@@ -304,14 +345,7 @@ impl Call {
                         head.accept,
                     );
                     let encoder = Encoder::new(config.max_send_message_size, encoding, compression);
-                    let head = (
-                        ResponseHead {
-                            encoding,
-                            accept: None,
-                        },
-                        metadata,
-                    );
-                    responder.prepare(head, encoder);
+                    responder.prepare((encoding, metadata), encoder);
                     if !headers_first || responder.write_header() {
                         P::send(responder, message, trailers, deadline).await;
                     }
@@ -487,7 +521,7 @@ impl<Resp: prost::Message + 'static> ResponseSide<Resp> for StreamResponse {
 pub(crate) struct Responder {
     respond: SendResponse<Bytes>,
     /// Before the headers go out: what they will say.
-    pending: Option<(ResponseHead, Metadata)>,
+    pending: Option<(Option<Encoding>, Metadata)>,
     encoder: Option<Encoder>,
     /// Once the headers are out: the stream's outbound pipeline.
     sender: Option<Sender>,
@@ -517,7 +551,7 @@ impl Responder {
     }
 
     /// Prepare the headers (sent later) and how messages are encoded.
-    fn prepare(&mut self, head: (ResponseHead, Metadata), encoder: Encoder) {
+    fn prepare(&mut self, head: (Option<Encoding>, Metadata), encoder: Encoder) {
         self.pending = Some(head);
         self.encoder = Some(encoder);
     }
@@ -526,7 +560,7 @@ impl Responder {
     /// Trailers-Only answer carries it.
     fn hold_metadata(&mut self, metadata: Metadata) {
         if !metadata.is_empty() && self.sender.is_none() {
-            self.pending = Some((ResponseHead::default(), metadata));
+            self.pending = Some((None, metadata));
         }
     }
 
@@ -536,12 +570,13 @@ impl Responder {
         if self.sender.is_some() {
             return true;
         }
-        let (head, metadata) = self.pending.take().unwrap_or_default();
+        let (encoding, metadata) = self.pending.take().unwrap_or_default();
         let encoder = self
             .encoder
             .take()
             .unwrap_or_else(|| Encoder::new(usize::MAX, None, Compression::default()));
-        match self.respond.send_response(head.write(metadata), false) {
+        let response = headers::response_headers(encoding, metadata);
+        match self.respond.send_response(response, false) {
             Ok(stream) => {
                 let sender = self.sender.insert(Sender::new(stream, encoder));
                 if let Some(counts) = &self.counts {
