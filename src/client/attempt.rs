@@ -261,7 +261,7 @@ impl Channel {
                     delay
                 }
                 Pushback::None => {
-                    let wait = retry::backoff(policy, retry, retry::random_fraction());
+                    let wait = retry::backoff(policy, retry, crate::random::fraction());
                     retry += 1;
                     wait
                 }

@@ -3,9 +3,6 @@
 //! between attempts, and the server's pushback (`grpc-retry-pushback-ms`).
 //! Synchronous and free of I/O; the call path owns the timers and the attempts.
 
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -83,7 +80,7 @@ impl RetryThrottle {
 
 /// The delay before the `retry`-th retry (1 for the first) under `policy` (gRFC A6,
 /// "Exponential Backoff"): `random(0, min(initialBackoff * backoffMultiplier^(retry-1),
-/// maxBackoff))`, with `random` a number in [0, 1), such as [`random_fraction`] gives.
+/// maxBackoff))`, with `random` a number in [0, 1), such as `random::fraction` gives.
 ///
 /// After a retry that a server's pushback timed, A6 starts the count again: the next retry
 /// is again the first.
@@ -102,29 +99,6 @@ pub(crate) fn backoff(policy: &RetryPolicy, retry: u32, random: f64) -> Duration
     Duration::try_from_secs_f64(seconds)
         .unwrap_or(Duration::ZERO)
         .min(policy.max_backoff)
-}
-
-/// A number in [0, 1) from a fast per-thread generator (xorshift64*, seeded from the
-/// standard library's per-process random hash keys): for jitter, not for secrets.
-pub(crate) fn random_fraction() -> f64 {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
-    }
-    STATE.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        let out = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        // The top 53 bits, scaled into [0, 1).
-        (out >> 11) as f64 / (1u64 << 53) as f64
-    })
-}
-
-/// A nonzero seed, different per thread and per process.
-fn seed() -> u64 {
-    RandomState::new().hash_one(std::thread::current().id()) | 1
 }
 
 /// What a server's `grpc-retry-pushback-ms` says about retrying a failed attempt.
@@ -293,7 +267,7 @@ mod tests {
         assert_eq!(backoff(&p, 3, 7.0), Duration::from_millis(400));
         let mut below_half = 0;
         for _ in 0..1000 {
-            let d = backoff(&p, 2, random_fraction());
+            let d = backoff(&p, 2, crate::random::fraction());
             assert!(d < Duration::from_millis(200), "{d:?}");
             below_half += usize::from(d < Duration::from_millis(100));
         }
@@ -312,16 +286,6 @@ mod tests {
             ..policy(1, 1, 10.0)
         };
         assert!(ceiling(&p, 1000) <= Duration::MAX);
-    }
-
-    #[test]
-    fn random_fraction_is_in_unit_interval_and_varies() {
-        let samples: Vec<f64> = (0..1000).map(|_| random_fraction()).collect();
-        assert!(samples.iter().all(|x| (0.0..1.0).contains(x)));
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        assert!((0.4..0.6).contains(&mean), "{mean}");
-        let other = std::thread::spawn(random_fraction).join().unwrap();
-        assert!(!samples.contains(&other));
     }
 
     fn trailers(values: &[&[u8]]) -> HeaderMap {
