@@ -612,6 +612,21 @@ impl Responder {
             trailers.append_to(status.metadata_mut().headers_mut());
             (status, Metadata::new())
         };
+        // Header metadata is never folded into the trailers: with any (held, or carried by
+        // a failing status) the headers go out first, then the trailers (grpc-go's
+        // `WriteStatus`); only a call without header metadata is Trailers-Only.
+        let mut status = status;
+        if self.sender.is_none() {
+            let carried = status.take_response_metadata();
+            match &mut self.pending {
+                Some((_, metadata)) => carried.append_to(metadata.headers_mut()),
+                None if carried.is_empty() => {}
+                None => self.pending = Some((ResponseHead::default(), carried)),
+            }
+            if self.pending.as_ref().is_some_and(|(_, m)| !m.is_empty()) && !self.write_header() {
+                return;
+            }
+        }
         match &mut self.sender {
             Some(sender) => sender.send_trailers(if status.is_ok() {
                 headers::ok_trailers(trailers)
