@@ -8,6 +8,13 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
 }
 
+/// Code generated from `proto/connectrpc/conformance/v1/*.proto` (the ConnectRPC conformance
+/// suite's service and server protocol, Apache-2.0), for `conformance-server`.
+#[allow(missing_docs, clippy::all)]
+pub mod conformance {
+    include!(concat!(env!("OUT_DIR"), "/connectrpc.conformance.v1.rs"));
+}
+
 /// The standard cases, in the order `--test_case all` runs them.
 pub const CASES: [&str; 18] = [
     "empty_unary",
