@@ -1,6 +1,7 @@
 //! The standard gRPC interop suite (grpc/grpc `doc/interop-test-descriptions.md`) on
 //! h2grpc: the `grpc.testing` messages and services, and the case list shared by
-//! `interop-client` and the matrix test (`tests/interop.rs`).
+//! `interop-client` and the matrix test (`tests/interop.rs`); and the ConnectRPC conformance
+//! suite's `connectrpc.conformance.v1` for `conformance-server` (`tests/conformance.rs`).
 
 /// Code generated from `proto/grpc/testing/*.proto`.
 #[allow(missing_docs, clippy::all)]
