@@ -49,13 +49,26 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
+/// Whether a request's `content-type` is gRPC with the protobuf codec, the one this server
+/// reads: exactly `application/grpc` or `application/grpc+proto`. Not `application/grpcfoo`
+/// (not gRPC at all), nor another codec such as `application/grpc+json`, which must not be
+/// read as protobuf.
+pub fn is_grpc_proto(headers: &HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v == b"application/grpc" || v == b"application/grpc+proto"
+    })
+}
+
 /// The HTTP-level check of a request, before anything gRPC: `POST` (else 405) with a
-/// gRPC `content-type` (else 415), as grpc-go answers.
+/// gRPC protobuf `content-type` (else 415). A content type that is not gRPC's at all
+/// gets 415 as from grpc-go; a gRPC one naming a codec other than protobuf gets 415 too,
+/// as connect-go answers a codec it has not registered.
 pub fn check_http(method: &Method, headers: &HeaderMap) -> Result<(), StatusCode> {
     if method != Method::POST {
         return Err(StatusCode::METHOD_NOT_ALLOWED);
     }
-    if !is_grpc(headers) {
+    if !is_grpc_proto(headers) {
         return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
     Ok(())
@@ -425,6 +438,19 @@ mod tests {
             check_http(&Method::POST, &map(&[("content-type", "text/plain")])),
             Err(StatusCode::UNSUPPORTED_MEDIA_TYPE)
         );
+        for refused in [
+            "application/grpcfoo",
+            "application/grpc+json",
+            "application/grpc+",
+        ] {
+            assert_eq!(
+                check_http(&Method::POST, &map(&[("content-type", refused)])),
+                Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                "{refused}"
+            );
+        }
+        let bare = map(&[("content-type", "application/grpc")]);
+        assert_eq!(check_http(&Method::POST, &bare), Ok(()));
     }
 
     #[test]

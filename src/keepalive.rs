@@ -111,6 +111,9 @@ pub(crate) struct Activity {
     goaway_why: AtomicU8,
     /// A GOAWAY received said `too_many_pings`.
     told_too_many_pings: AtomicBool,
+    /// A DATA or HEADERS frame was written since [`Activity::take_data_written`] last
+    /// looked: the peer's next PING is no strike (grpc-go's `resetPingStrikes`).
+    data_written: AtomicBool,
 }
 
 impl Activity {
@@ -121,12 +124,18 @@ impl Activity {
             pings: AtomicU32::new(0),
             goaway_why: AtomicU8::new(0),
             told_too_many_pings: AtomicBool::new(false),
+            data_written: AtomicBool::new(false),
         })
     }
 
     /// The PINGs received since the last call.
     pub(crate) fn take_pings(&self) -> u32 {
         self.pings.swap(0, Ordering::Relaxed)
+    }
+
+    /// Whether a DATA or HEADERS frame was written since the last look.
+    pub(crate) fn take_data_written(&self) -> bool {
+        self.data_written.swap(false, Ordering::Relaxed)
     }
 
     /// Write `why` as the debug data of the GOAWAY frames h2 sends from now on.
@@ -184,6 +193,8 @@ impl<IO> ActivityIo<IO> {
 
 const CLIENT_PREFACE_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
+const FRAME_DATA: u8 = 0x0;
+const FRAME_HEADERS: u8 = 0x1;
 const FRAME_PING: u8 = 0x6;
 const FRAME_GOAWAY: u8 = 0x7;
 const FLAG_ACK: u8 = 0x1;
@@ -369,13 +380,26 @@ impl Written {
         }
     }
 
-    /// `bytes` were written as they are: follow their frame headers.
-    fn passed(&mut self, mut bytes: &[u8]) {
+    /// `bytes` were written as they are: follow their frame headers. With `find_data`,
+    /// say whether a DATA or HEADERS frame begins in them (looked for only until found:
+    /// the caller asks again only once the finding was taken).
+    fn passed(&mut self, mut bytes: &[u8], find_data: bool) -> bool {
+        let mut found = false;
+        if find_data {
+            let is_data = |kind, _| kind == FRAME_DATA || kind == FRAME_HEADERS;
+            bytes = &bytes[self.at.skim(bytes, is_data)..];
+            while !found && !bytes.is_empty() {
+                if let Piece::Header(h) = self.at.next(&mut bytes) {
+                    found = is_data(h[3], h[4]);
+                }
+            }
+        }
         bytes = &bytes[self.at.skim(bytes, |_, _| false)..];
         while !bytes.is_empty() {
             self.at.next(&mut bytes);
         }
         self.header_sent = self.at.have;
+        found
     }
 
     /// Take `bytes` into `out`, giving each GOAWAY without debug data `debug`.
@@ -426,6 +450,15 @@ impl<IO: AsyncWrite + Unpin> ActivityIo<IO> {
         Poll::Ready(Ok(()))
     }
 
+    /// Follow `bytes` written as they were, and note in the activity when a DATA or
+    /// HEADERS frame went out (one relaxed load a write once noted, until taken).
+    fn note_written(&mut self, bytes: &[u8]) {
+        let find = !self.activity.data_written.load(Ordering::Relaxed);
+        if self.written.passed(bytes, find) {
+            self.activity.data_written.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Once the connection is told why it goes away: the debug data to add.
     fn rewriting(&self) -> Option<&'static [u8]> {
         GoAwayWhy::from_u8(self.activity.goaway_why.load(Ordering::Relaxed))
@@ -472,7 +505,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
             return Poll::Ready(Ok(buf.len()));
         }
         let written = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
-        this.written.passed(&buf[..written]);
+        this.note_written(&buf[..written]);
         Poll::Ready(Ok(written))
     }
 
@@ -499,7 +532,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
                 break;
             }
             let n = left.min(buf.len());
-            this.written.passed(&buf[..n]);
+            this.note_written(&buf[..n]);
             left -= n;
         }
         Poll::Ready(Ok(written))
@@ -541,6 +574,14 @@ impl Police {
     /// grpc-go forgives them when it sends data).
     pub(crate) fn forgive(&mut self) {
         self.strikes = 0;
+    }
+
+    /// The server wrote DATA or HEADERS since the PINGs last counted: the strikes are
+    /// forgiven and the next PING is not too soon (grpc-go resets its strikes when it
+    /// writes either; a client's BDP pings answer the server's DATA frames).
+    pub(crate) fn data_written(&mut self) {
+        self.strikes = 0;
+        self.last_ping = None;
     }
 
     /// Count `pings` that arrived now, while the connection carries calls or not; `true`
@@ -726,7 +767,7 @@ mod tests {
                 w.rewrite(chunk, debug);
                 out.append(&mut w.out);
             } else {
-                w.passed(chunk);
+                w.passed(chunk, false);
                 out.extend_from_slice(chunk);
             }
         }

@@ -243,8 +243,8 @@ impl<T> Response<T> {
 
     /// Server side: send the response headers as soon as the handler returns, instead
     /// of with the first message (so a client sees them before a slow first message).
-    /// Without it, a response that ends before its first message is Trailers-Only, as
-    /// grpc-go and grpc's C core answer.
+    /// Without it, a response that ends before its first message is Trailers-Only when it
+    /// has no header metadata, as grpc-go and grpc's C core answer.
     pub fn send_headers_first(&mut self) {
         self.headers_first = true;
     }

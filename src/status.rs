@@ -189,6 +189,8 @@ pub struct Status {
 struct Extra {
     details: Bytes,
     metadata: Metadata,
+    /// A server's response header metadata for a failing call (see `response_metadata`).
+    response_metadata: Metadata,
 }
 
 static NO_METADATA: std::sync::LazyLock<Metadata> = std::sync::LazyLock::new(Metadata::new);
@@ -354,6 +356,30 @@ impl Status {
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         &mut self.extra.get_or_insert_default().metadata
     }
+    /// Response header metadata of a failing call, on the server: a handler that fails
+    /// (returns this status) sets here what a successful answer would put in
+    /// [`Response::metadata_mut`](crate::Response::metadata_mut). When it is not empty the
+    /// server sends it as response headers, then the status as trailers (never one
+    /// Trailers-Only HEADERS frame, which would fold the headers into the trailers, as
+    /// grpc-go's `WriteStatus` does not). Empty on the client, where the response headers
+    /// are the call's.
+    pub fn response_metadata(&self) -> &Metadata {
+        self.extra
+            .as_ref()
+            .map_or(&NO_METADATA, |e| &e.response_metadata)
+    }
+    /// Mutable access to the response header metadata of a failing call (see
+    /// [`Status::response_metadata`]).
+    pub fn response_metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.extra.get_or_insert_default().response_metadata
+    }
+    /// Take the response header metadata out of the status (empty when there is none).
+    pub(crate) fn take_response_metadata(&mut self) -> Metadata {
+        match &mut self.extra {
+            Some(extra) => std::mem::take(&mut extra.response_metadata),
+            None => Metadata::new(),
+        }
+    }
     /// Whether the code is `OK`.
     pub fn is_ok(&self) -> bool {
         self.code() == Code::Ok
@@ -411,6 +437,7 @@ impl Status {
             extra: Some(Box::new(Extra {
                 details,
                 metadata: Metadata::from_headers(headers),
+                response_metadata: Metadata::new(),
             })),
         })
     }

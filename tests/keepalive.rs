@@ -251,3 +251,42 @@ async fn pings_without_calls_are_refused_unless_permitted_and_polite_pings_are_f
     })
     .await
 }
+
+#[tokio::test]
+async fn pings_answering_the_servers_data_are_no_strikes() {
+    // A client that pings each time it receives DATA (grpc-go's BDP estimator does), in
+    // one long call: far more often than the enforced minimum interval, yet never sent
+    // away, since the server wrote DATA before each PING (grpc-go's `resetPingStrikes`).
+    bounded(async {
+        let server = TestServer::start().await;
+        let socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (send, mut conn) = h2::client::handshake(socket).await.unwrap();
+        let mut pings = conn.ping_pong().unwrap();
+        tokio::spawn(conn);
+        let mut send = send.ready().await.unwrap();
+        let head = h2grpc_test_support::service::grpc_head(
+            server.addr,
+            "/demo.GRPCDemo/ServerStreamingMethod",
+        )
+        .body(())
+        .unwrap();
+        let (response, mut stream) = send.send_request(head, false).unwrap();
+        let body = h2grpc_test_support::lpm::encode(&req("forever"));
+        stream.send_data(body.into(), true).unwrap();
+        let mut body = response.await.unwrap().into_body();
+        // Well past the two strikes the policy allows.
+        for i in 0..8 {
+            let data = body
+                .data()
+                .await
+                .unwrap_or_else(|| panic!("stream ended at {i}"));
+            let data = data.unwrap_or_else(|e| panic!("DATA {i}: {e}"));
+            let _ = body.flow_control().release_capacity(data.len());
+            pings
+                .ping(h2::Ping::opaque())
+                .await
+                .unwrap_or_else(|e| panic!("PING {i}: {e}"));
+        }
+    })
+    .await
+}

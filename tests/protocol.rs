@@ -379,3 +379,95 @@ async fn a_cancel_seen_after_the_deadline_is_deadline_exceeded() {
     })
     .await
 }
+
+#[tokio::test]
+async fn only_protobuf_grpc_content_types_are_served() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let body = lpm::encode(&req("echo:hi"));
+        let with = |content_type: &'static str| {
+            http::Request::builder()
+                .method("POST")
+                .uri(format!("http://{}{UNARY}", server.addr))
+                .header("content-type", content_type)
+                .header("te", "trailers")
+                .body(())
+                .unwrap()
+        };
+        for served in ["application/grpc", "application/grpc+proto"] {
+            let response = raw_request(server.addr, with(served), &body).await;
+            assert_eq!(response.grpc_status(), Some(Code::Ok), "{served}");
+        }
+        // Not gRPC at all (grpc-go: 415); another codec, never read as protobuf
+        // (connect-go: 415 for a codec it has not registered).
+        for refused in ["application/grpcfoo", "application/grpc+json"] {
+            let response = raw_request(server.addr, with(refused), &body).await;
+            assert_eq!(response.status, 415, "{refused}");
+            assert_eq!(response.grpc_status(), None, "{refused}");
+        }
+        assert_serves(server.addr).await;
+    })
+    .await
+}
+
+/// The response headers (no `grpc-status`, no END_STREAM) then the trailers.
+fn assert_headers_then_trailers(response: &RawResponse, code: &str) {
+    assert_eq!(response.status, 200);
+    assert_eq!(response.headers.get("x-resp-header").unwrap(), "head");
+    assert!(
+        response.headers.get("grpc-status").is_none(),
+        "{response:?}"
+    );
+    assert!(response.body.is_empty());
+    let trailers = response
+        .trailers
+        .as_ref()
+        .expect("trailers after the headers");
+    assert_eq!(trailers.get("grpc-status").unwrap(), code);
+    assert_eq!(trailers.get("x-resp-trailer").unwrap(), "tail");
+    assert!(trailers.get("x-resp-header").is_none(), "{trailers:?}");
+}
+
+#[tokio::test]
+async fn a_failing_unary_handler_sends_its_header_metadata_as_headers() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let head = grpc_head(server.addr, UNARY).body(()).unwrap();
+        let body = lpm::encode(&req("fail-with-headers"));
+        let response = raw_request(server.addr, head, &body).await;
+        assert_headers_then_trailers(&response, "10");
+        // Through our client: the header metadata is the failed call's, apart from the
+        // status' trailers.
+        let err = server
+            .client()
+            .await
+            .simple_method(req("fail-with-headers"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Aborted);
+        assert_eq!(err.metadata().get("x-resp-trailer"), Some("tail"));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn header_metadata_is_never_folded_into_trailers_only() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let path = "/demo.GRPCDemo/ServerStreamingMethod";
+        for (cmd, code) in [("headers-then-fail", "10"), ("headers-then-end", "0")] {
+            let head = grpc_head(server.addr, path).body(()).unwrap();
+            let response = raw_request(server.addr, head, &lpm::encode(&req(cmd))).await;
+            assert_headers_then_trailers(&response, code);
+        }
+        // Without header metadata, a stream that ends first is still Trailers-Only.
+        let head = grpc_head(server.addr, path).body(()).unwrap();
+        let response = raw_request(server.addr, head, &lpm::encode(&req("fail:5:gone"))).await;
+        assert_eq!(response.headers.get("grpc-status").unwrap(), "5");
+        assert!(
+            response.trailers.is_none(),
+            "one HEADERS frame with END_STREAM"
+        );
+    })
+    .await
+}

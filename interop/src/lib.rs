@@ -1,11 +1,19 @@
 //! The standard gRPC interop suite (grpc/grpc `doc/interop-test-descriptions.md`) on
 //! h2grpc: the `grpc.testing` messages and services, and the case list shared by
-//! `interop-client` and the matrix test (`tests/interop.rs`).
+//! `interop-client` and the matrix test (`tests/interop.rs`); and the ConnectRPC conformance
+//! suite's `connectrpc.conformance.v1` for `conformance-server` (`tests/conformance.rs`).
 
 /// Code generated from `proto/grpc/testing/*.proto`.
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
+}
+
+/// Code generated from `proto/connectrpc/conformance/v1/*.proto` (the ConnectRPC conformance
+/// suite's service and server protocol, Apache-2.0), for `conformance-server`.
+#[allow(missing_docs, clippy::all)]
+pub mod conformance {
+    include!(concat!(env!("OUT_DIR"), "/connectrpc.conformance.v1.rs"));
 }
 
 /// The standard cases, in the order `--test_case all` runs them.

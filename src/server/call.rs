@@ -303,7 +303,7 @@ impl Call {
                 )
                 .await
             };
-            // A failed call: the interceptors' headers held for a Trailers-Only answer, and
+            // A failed call: the interceptors' headers held for the response headers, and
             // their trailers.
             let failed = |responder: &mut Responder, extras: Option<Box<ResponseExtras>>| {
                 let Some(extras) = extras else {
@@ -478,7 +478,8 @@ impl<Resp: prost::Message + 'static> ResponseSide<Resp> for StreamResponse {
         mut deadline: Deadline,
     ) {
         // The headers go out with the first message: a stream that ends before its first
-        // message (with an error or not) is a Trailers-Only response.
+        // message (with an error or not) is a Trailers-Only response, unless it has header
+        // metadata.
         if !responder.is_started() {
             let first = supervise(
                 |cx| poll_source(messages.as_mut(), cx),
@@ -517,7 +518,7 @@ impl<Resp: prost::Message + 'static> ResponseSide<Resp> for StreamResponse {
 /// The server's side of one response, the only code that writes it (grpc-go's
 /// `WriteHeader` / `Write` / `WriteStatus`). The response headers are held until the
 /// first message or [`Responder::write_header`]; the status then goes as trailers, or,
-/// when no header went out, as a Trailers-Only response carrying the held headers' metadata.
+/// when no header went out and no header metadata is held, as a Trailers-Only response.
 pub(crate) struct Responder {
     respond: SendResponse<Bytes>,
     /// Before the headers go out: what they will say.
@@ -556,8 +557,7 @@ impl Responder {
         self.encoder = Some(encoder);
     }
 
-    /// Hold `metadata` for the response headers, which have not gone out: a
-    /// Trailers-Only answer carries it.
+    /// Hold `metadata` for the response headers, which have not gone out.
     fn hold_metadata(&mut self, metadata: Metadata) {
         if !metadata.is_empty() && self.sender.is_none() {
             self.pending = Some((None, metadata));
@@ -630,7 +630,8 @@ impl Responder {
     }
 
     /// End the call with `status` (and, when it is `OK`, the handler's `trailers`):
-    /// trailers after the headers, or Trailers-Only when no header went out.
+    /// trailers after the headers, or Trailers-Only when no header went out and there
+    /// is no header metadata.
     fn write_status(mut self, status: Status, trailers: Metadata) {
         self.write_status_in_place(status, trailers);
     }
@@ -647,6 +648,21 @@ impl Responder {
             trailers.append_to(status.metadata_mut().headers_mut());
             (status, Metadata::new())
         };
+        // Header metadata is never folded into the trailers: with any (held, or carried by
+        // a failing status) the headers go out first, then the trailers (grpc-go's
+        // `WriteStatus`); only a call without header metadata is Trailers-Only.
+        let mut status = status;
+        if self.sender.is_none() {
+            let carried = status.take_response_metadata();
+            match &mut self.pending {
+                Some((_, metadata)) => carried.append_to(metadata.headers_mut()),
+                None if carried.is_empty() => {}
+                None => self.pending = Some((ResponseHead::default(), carried)),
+            }
+            if self.pending.as_ref().is_some_and(|(_, m)| !m.is_empty()) && !self.write_header() {
+                return;
+            }
+        }
         match &mut self.sender {
             Some(sender) => sender.send_trailers(if status.is_ok() {
                 headers::ok_trailers(trailers)

@@ -173,7 +173,13 @@ impl Lifetime {
     fn police(&mut self, conn: &Connection) -> Option<Next> {
         let (police, activity) = (self.police.as_mut()?, self.activity.as_ref()?);
         let pings = activity.take_pings();
-        if pings == 0 || !police.pings(pings, conn.has_streams()) {
+        if pings == 0 {
+            return None;
+        }
+        if activity.take_data_written() {
+            police.data_written();
+        }
+        if !police.pings(pings, conn.has_streams()) {
             return None;
         }
         tracing::debug!("client pings too often: GOAWAY ENHANCE_YOUR_CALM too_many_pings");

@@ -225,6 +225,17 @@ impl GrpcDemo for TestService {
         if let Some(status) = parse_fail(&cmd) {
             return Err(status);
         }
+        if cmd == "fail-with-headers" {
+            // A failing call with response header metadata (and trailer metadata).
+            let mut status = Status::new(Code::Aborted, "failed after setting headers");
+            let headers = status.response_metadata_mut();
+            headers.insert("x-resp-header", "head").unwrap();
+            status
+                .metadata_mut()
+                .insert("x-resp-trailer", "tail")
+                .unwrap();
+            return Err(status);
+        }
         if let Some(n) = cmd.strip_prefix("block-meet:") {
             let met = self.rendezvous.meet(n.parse().unwrap());
             return Ok(Response::new(reply(if met { "met" } else { "alone" })));
@@ -331,6 +342,21 @@ impl GrpcDemo for TestService {
                 "stopped after the requested messages",
             )));
             return Ok(Response::new(Box::pin(stream::iter(items))));
+        }
+        if cmd == "headers-then-fail" || cmd == "headers-then-end" {
+            // Response header metadata, then the stream ends before its first message.
+            let end = (cmd == "headers-then-fail")
+                .then(|| Err(Status::new(Code::Aborted, "failed before any message")));
+            let mut response = Response::new(Box::pin(stream::iter(end)) as ResponseStream<_>);
+            response
+                .metadata_mut()
+                .insert("x-resp-header", "head")
+                .unwrap();
+            response
+                .trailers_mut()
+                .insert("x-resp-trailer", "tail")
+                .unwrap();
+            return Ok(response);
         }
         if cmd == "forever" {
             let guard = DropGuard(self.events.clone(), "stream dropped");
