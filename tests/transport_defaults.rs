@@ -25,6 +25,16 @@ const SETTINGS_HEADER_TABLE_SIZE: u16 = 0x1;
 const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
 const SETTINGS_MAX_HEADER_LIST_SIZE: u16 = 0x6;
 
+/// A frame as the bytes it was on the wire, in hex (printed for the record).
+fn wire_hex(f: &Frame) -> String {
+    let bytes = frame(f.kind, f.flags, f.stream, &f.payload);
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A GOAWAY's last stream id.
 fn last_stream(f: &Frame) -> u32 {
     u32::from_be_bytes([f.payload[0], f.payload[1], f.payload[2], f.payload[3]]) & 0x7fff_ffff
@@ -120,6 +130,7 @@ async fn a_default_server_sends_a_client_pinging_without_calls_away_with_too_man
             conn.send(&frame(PING, 0, 0, &i.to_be_bytes())).await;
         }
         let goaway = conn.expect_frame("GOAWAY", |f| f.kind == GOAWAY).await;
+        eprintln!("enforcement GOAWAY on the wire: {}", wire_hex(&goaway));
         assert_eq!(goaway.error_code(), h2::Reason::ENHANCE_YOUR_CALM);
         assert_eq!(u32::from(goaway.error_code()), 11);
         assert_eq!(&goaway.payload[8..], b"too_many_pings");
@@ -191,6 +202,8 @@ async fn max_age_goaways_carry_max_age_and_the_call_below_them_finishes() {
         let second = conn
             .expect_frame("the second GOAWAY", |f| f.kind == GOAWAY)
             .await;
+        eprintln!("max-age GOAWAYs on the wire: {}", wire_hex(&first));
+        eprintln!("                             {}", wire_hex(&second));
         assert_eq!(second.error_code(), h2::Reason::NO_ERROR);
         assert_eq!(last_stream(&second), 1);
         assert_eq!(&second.payload[8..], b"max_age");
@@ -370,6 +383,7 @@ async fn connection_failures_are_unavailable_and_say_what_happened() {
         );
         let client = GrpcDemoClient::new(Channel::builder(target).lazy().unwrap());
         let status = client.simple_method(req("echo:x")).await.unwrap_err();
+        eprintln!("refused: Channel::connect: {text}\nrefused: call: {status}");
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
         assert!(status.message().contains("refused"), "{status:?}");
 
@@ -377,6 +391,7 @@ async fn connection_failures_are_unavailable_and_say_what_happened() {
         let addr = calm_server(b"").await;
         let client = GrpcDemoClient::new(Channel::builder(addr.to_string()).lazy().unwrap());
         let status = client.simple_method(req("echo:x")).await.unwrap_err();
+        eprintln!("GOAWAY before the call was processed: {status}");
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 
         // A plaintext client on a TLS port.
@@ -385,6 +400,7 @@ async fn connection_failures_are_unavailable_and_say_what_happened() {
         let server = TestServer::start_with(Server::new().tls(server_tls)).await;
         let client = GrpcDemoClient::new(Channel::builder(server.addr.to_string()).lazy().unwrap());
         let status = client.simple_method(req("echo:x")).await.unwrap_err();
+        eprintln!("plaintext client on a TLS port: {status}");
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
         assert!(!status.message().is_empty(), "{status:?}");
 
@@ -398,6 +414,7 @@ async fn connection_failures_are_unavailable_and_say_what_happened() {
             .simple_method(req("echo:x"))
             .await
             .unwrap_err();
+        eprintln!("TLS handshake refused: {status}");
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
         assert!(status.message().contains("TLS"), "{status:?}");
     })
