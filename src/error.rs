@@ -25,7 +25,7 @@ pub enum Error {
     /// A certificate, a key or a TLS handshake was refused.
     Tls(String),
     /// A channel's service config did not parse or holds an invalid value.
-    ServiceConfig(crate::client::ServiceConfigError),
+    ServiceConfig(ServiceConfigError),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +37,8 @@ impl fmt::Display for Error {
             Error::Connect(target, e) => write!(f, "cannot reach {target}: {e}"),
             Error::Unreachable(why) => f.write_str(why),
             Error::Tls(e) => write!(f, "TLS: {e}"),
+            // It names the service config itself when it has no path to name.
+            Error::ServiceConfig(e) if e.path.is_empty() => write!(f, "{e}"),
             Error::ServiceConfig(e) => write!(f, "service config: {e}"),
         }
     }
@@ -66,8 +68,40 @@ impl From<h2::Error> for Error {
     }
 }
 
-impl From<crate::client::ServiceConfigError> for Error {
-    fn from(e: crate::client::ServiceConfigError) -> Error {
+impl From<ServiceConfigError> for Error {
+    fn from(e: ServiceConfigError) -> Error {
         Error::ServiceConfig(e)
     }
 }
+
+/// A service config that did not parse or is not valid: where (a JSON path such as
+/// `methodConfig[0].retryPolicy.maxAttempts`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfigError {
+    pub(crate) path: String,
+    pub(crate) message: String,
+}
+
+impl ServiceConfigError {
+    /// The JSON path of the bad value; empty for the document itself (bad JSON, say).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What is wrong with the value.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ServiceConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "service config: {}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ServiceConfigError {}

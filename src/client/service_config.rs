@@ -201,37 +201,7 @@ impl fmt::Debug for CodeSet {
     }
 }
 
-/// A service config that did not parse or is not valid: where (a JSON path such as
-/// `methodConfig[0].retryPolicy.maxAttempts`) and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceConfigError {
-    path: String,
-    message: String,
-}
-
-impl ServiceConfigError {
-    /// The JSON path of the bad value; empty for the document itself (bad JSON, say).
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// What is wrong with the value.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for ServiceConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "service config: {}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ServiceConfigError {}
+pub use crate::error::ServiceConfigError;
 
 type Result<T> = std::result::Result<T, ServiceConfigError>;
 

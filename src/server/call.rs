@@ -657,7 +657,7 @@ impl Responder {
             match &mut self.pending {
                 Some((_, metadata)) => carried.append_to(metadata.headers_mut()),
                 None if carried.is_empty() => {}
-                None => self.pending = Some((ResponseHead::default(), carried)),
+                None => self.pending = Some((None, carried)),
             }
             if self.pending.as_ref().is_some_and(|(_, m)| !m.is_empty()) && !self.write_header() {
                 return;
