@@ -276,9 +276,15 @@ async fn the_server_pings_after_its_keepalive_time_and_drops_a_client_that_never
     .await
 }
 
-/// A one-connection HTTP/2 server written by hand: answers the client's SETTINGS and
-/// its first PING, then sends GOAWAY `ENHANCE_YOUR_CALM` with `debug` and closes.
+/// An HTTP/2 server written by hand: answers the client's SETTINGS and its first PING,
+/// then sends GOAWAY `ENHANCE_YOUR_CALM` with `debug` and closes.
 async fn calm_server(debug: &'static [u8]) -> SocketAddr {
+    goaway_server(debug, false).await
+}
+
+/// [`calm_server`], or (`on_request`) one that answers the PING and waits for a request's
+/// HEADERS: then GOAWAY `NO_ERROR` with last stream id 0 (the request not processed).
+async fn goaway_server(debug: &'static [u8], on_request: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -313,7 +319,18 @@ async fn calm_server(debug: &'static [u8]) -> SocketAddr {
                         if kind == SETTINGS && flags & ACK == 0 {
                             let _ = socket.write_all(&frame(SETTINGS, ACK, 0, &[])).await;
                         }
-                        if kind == PING && flags & ACK == 0 {
+                        if kind == PING && flags & ACK == 0 && on_request {
+                            let _ = socket.write_all(&frame(PING, ACK, 0, &payload)).await;
+                        }
+                        if kind == HEADERS && on_request {
+                            let mut goaway = 0u32.to_be_bytes().to_vec();
+                            goaway.extend(0u32.to_be_bytes());
+                            goaway.extend_from_slice(debug);
+                            let _ = socket.write_all(&frame(GOAWAY, 0, 0, &goaway)).await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            return;
+                        }
+                        if kind == PING && flags & ACK == 0 && !on_request {
                             let mut out = frame(PING, ACK, 0, &payload);
                             let mut goaway = 0u32.to_be_bytes().to_vec();
                             goaway.extend(11u32.to_be_bytes());
@@ -387,12 +404,16 @@ async fn connection_failures_are_unavailable_and_say_what_happened() {
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
         assert!(status.message().contains("refused"), "{status:?}");
 
-        // A peer that sends GOAWAY before the call was processed (stream id 0).
-        let addr = calm_server(b"").await;
+        // A peer that sends GOAWAY before the call was processed (last stream id 0).
+        let addr = goaway_server(b"going away", true).await;
         let client = GrpcDemoClient::new(Channel::builder(addr.to_string()).lazy().unwrap());
         let status = client.simple_method(req("echo:x")).await.unwrap_err();
         eprintln!("GOAWAY before the call was processed: {status}");
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(
+            status.message().contains("closed by the peer"),
+            "{status:?}"
+        );
 
         // A plaintext client on a TLS port.
         let certs = h2grpc_test_support::tls::TestCerts::generate();
