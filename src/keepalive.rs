@@ -2,7 +2,9 @@
 //! from the peer, send an HTTP/2 PING; if no byte (the ack or anything else) arrives
 //! within `timeout`, the peer is gone (a NAT dropped the mapping, a host died without a
 //! FIN or RST), and the connection is closed so its calls end at once instead of
-//! hanging. `ActivityIo` wraps a connection's transport to note when it last read.
+//! hanging. `ActivityIo` wraps a connection's transport to note when it last read, count
+//! the PINGs it receives (for the server's enforcement), read the debug data of a GOAWAY
+//! it receives, and add the reason to the GOAWAY frames h2 writes (which h2 cannot).
 
 use std::io;
 use std::pin::Pin;
@@ -44,8 +46,8 @@ impl Keepalive {
 /// How a server polices its clients' PINGs (grpc-go's `EnforcementPolicy`): a PING
 /// sooner than `min_time` after the previous one, or any PING while no call is in flight
 /// unless `permit_without_calls`, is a strike; past [`MAX_PING_STRIKES`] the connection is
-/// closed with GOAWAY `ENHANCE_YOUR_CALM` (grpc-go adds the debug data `too_many_pings`,
-/// which h2 cannot send; our client reacts to the code alone).
+/// closed with GOAWAY `ENHANCE_YOUR_CALM` and the debug data `too_many_pings`, as grpc-go
+/// sends it (on which grpc-go's client, and ours, double their keepalive time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enforcement {
     /// The shortest interval between a client's PINGs (grpc-go's default: 5 minutes).
