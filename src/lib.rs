@@ -204,7 +204,10 @@
 //!   into the decoder, flow-control release) and `Sender` (outbound: encode, compress,
 //!   batch into DATA frames, wait for the peer's window, watch reset and deadline).
 //! - `request`: [`Request`] and [`Response`], a message with its metadata.
-//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown), the router (above the
+//! - [`server`]: [`Server`] (listeners, connection tasks, shutdown); each connection's
+//!   lifetime (`server/lifetime.rs`: shutdown, keepalive, ping enforcement, idle and age
+//!   behind one poll that says what the connection must do next), the failures a peer can
+//!   cause logged at DEBUG and summed up at WARN (`server/faults.rs`), the router (above the
 //!   call: it finds the `Service` a path names; the call module defines that seam),
 //!   interceptors (async, in order, before the handler: refuse a call, add response
 //!   metadata, hand the handler extensions), and the call (a request side and a response
@@ -221,8 +224,9 @@
 //!   gRFC A66 call and attempt metrics through the `metrics` facade.
 //! - `tls` (default feature `tls`): `ServerTls`, `ClientTls` (rustls with `ring`, ALPN
 //!   `h2`); [`peer`]: [`Peer`], who is at the other end of a server's connection.
-//! - [`keepalive`]: PINGs after idle time, on both sides; a connection whose peer stops
-//!   answering is closed.
+//! - [`keepalive`]: the keepalive and enforcement settings, PINGs after idle time on the
+//!   client, and the transport wrapper both sides use (reads noted, PINGs counted, the
+//!   GOAWAY debug data h2 cannot write added).
 //! - `resolve`: addresses: `host:port`, `unix:path`, `unix-abstract:name`.
 //! - `random`: the one random source (`fastrand`), for every jitter and shuffle.
 //! - [`health`]: `grpc.health.v1.Health` (Check, Watch, List) and the [`health::HealthReporter`]
