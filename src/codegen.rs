@@ -306,6 +306,12 @@ impl prost_build::ServiceGenerator for ServiceGenerator {
             buf,
             "        fn name(&self) -> &'static str {{ SERVICE_NAME }}"
         );
+        if self.package_descriptor_set(&service.package).is_some() {
+            let _ = writeln!(
+                buf,
+                "        fn file_descriptor_set(&self) -> ::core::option::Option<&'static [u8]> {{ ::core::option::Option::Some(super::FILE_DESCRIPTOR_SET) }}"
+            );
+        }
         let _ = writeln!(
             buf,
             "        fn call(&self, method: &str, call: {rt}::server::Call) -> ::core::result::Result<{rt}::server::CallFuture, {rt}::server::Call> {{"

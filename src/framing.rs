@@ -93,6 +93,43 @@ pub fn encode<M: prost::Message>(message: &M, max_size: usize) -> Result<Bytes, 
     }))
 }
 
+/// Frame an already serialized payload (a JSON message): the prefix, and the payload
+/// compressed with `encoding` when given (flag 1).
+pub(crate) fn frame_payload(
+    payload: &[u8],
+    max_size: usize,
+    encoding: Option<Encoding>,
+) -> Result<Bytes, Status> {
+    check_send_size(payload.len(), max_size)?;
+    let mut out = BytesMut::with_capacity(HEADER_LEN + payload.len());
+    out.put_u8(u8::from(encoding.is_some()));
+    out.put_u32(0);
+    match encoding {
+        Some(encoding) => compression::compress(encoding, payload, &mut out)?,
+        None => out.put_slice(payload),
+    }
+    let len = u32::try_from(out.len() - HEADER_LEN)
+        .map_err(|_| Status::resource_exhausted("message is larger than 4 GiB"))?;
+    out[1..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    Ok(out.freeze())
+}
+
+/// A payload without prefix, compressed whole with `encoding` when given (a Connect
+/// unary body).
+pub(crate) fn whole_payload(
+    payload: Bytes,
+    max_size: usize,
+    encoding: Option<Encoding>,
+) -> Result<Bytes, Status> {
+    check_send_size(payload.len(), max_size)?;
+    let Some(encoding) = encoding else {
+        return Ok(payload);
+    };
+    let mut out = BytesMut::with_capacity(payload.len() / 2 + 64);
+    compression::compress(encoding, &payload, &mut out)?;
+    Ok(out.freeze())
+}
+
 /// Decode a protobuf payload; failure is `INTERNAL`, as the spec says for parse errors.
 pub fn decode_payload<M: prost::Message + Default>(payload: Bytes) -> Result<M, Status> {
     M::decode(payload)
@@ -130,6 +167,13 @@ pub struct Decoder {
     pending: Bytes,
     /// The start of a prefix or message that spans payloads.
     partial: BytesMut,
+    /// The body is one message without a prefix (a Connect unary request): it is
+    /// gathered whole and handed out at [`Decoder::end`].
+    whole: bool,
+    /// A whole body, ended and not yet handed out.
+    ready: Option<Message>,
+    /// Messages are JSON of this type, turned into protobuf before decoding.
+    json: Option<crate::protocol::json::MessageJson>,
 }
 
 impl Decoder {
@@ -143,7 +187,23 @@ impl Decoder {
             state: State::Header,
             pending: Bytes::new(),
             partial: BytesMut::new(),
+            whole: false,
+            ready: None,
+            json: None,
         }
+    }
+
+    /// Read the body as one message without a prefix (Connect unary), compressed whole
+    /// when the decoder has an encoding.
+    pub(crate) fn whole_body(mut self) -> Decoder {
+        self.whole = true;
+        self
+    }
+
+    /// Read messages as JSON of `message`'s type.
+    pub(crate) fn json(mut self, message: Option<crate::protocol::json::MessageJson>) -> Decoder {
+        self.json = message;
+        self
     }
 
     /// Add the next received bytes.
@@ -166,6 +226,9 @@ impl Decoder {
 
     /// The next whole message, `Ok(None)` when more bytes are needed.
     pub fn decode(&mut self) -> Result<Option<Message>, Status> {
+        if self.whole {
+            return self.decode_whole();
+        }
         loop {
             match self.state {
                 State::Header => {
@@ -241,11 +304,58 @@ impl Decoder {
             }
             _ => message.data,
         };
-        Ok(Some((decode_payload(payload)?, message.compressed)))
+        let message_compressed = message.compressed;
+        if let Some(json) = &self.json {
+            let mut proto = Vec::with_capacity(payload.len());
+            json.to_proto(&payload, &mut proto)?;
+            return Ok(Some((
+                decode_payload(Bytes::from(proto))?,
+                message_compressed,
+            )));
+        }
+        Ok(Some((decode_payload(payload)?, message_compressed)))
+    }
+
+    /// A whole body (see [`Decoder::whole_body`]): nothing until [`Decoder::end`], and
+    /// never more than the receive limit held.
+    fn decode_whole(&mut self) -> Result<Option<Message>, Status> {
+        if let Some(message) = self.ready.take() {
+            return Ok(Some(message));
+        }
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            self.partial.extend_from_slice(&pending);
+        }
+        if self.partial.len() > self.max_message_size {
+            return Err(Status::resource_exhausted(format!(
+                "received message of more than {} bytes is larger than the limit of {} bytes",
+                self.partial.len(),
+                self.max_message_size
+            )));
+        }
+        Ok(None)
+    }
+
+    /// The body ended: check it ended on a message boundary, and, for a whole body, make
+    /// its one message ready for [`Decoder::decode`].
+    pub(crate) fn end(&mut self) -> Result<(), Status> {
+        if !self.whole {
+            return self.finish();
+        }
+        self.decode_whole()?;
+        let data = self.partial.split().freeze();
+        self.ready = Some(Message {
+            compressed: self.encoding.is_some(),
+            data,
+        });
+        Ok(())
     }
 
     /// Check that the stream ended on a message boundary.
     pub fn finish(&self) -> Result<(), Status> {
+        if self.whole {
+            return Ok(());
+        }
         match self.state {
             State::Header if self.buffered() == 0 => Ok(()),
             State::Header => Err(Status::internal(format!(

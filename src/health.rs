@@ -263,6 +263,10 @@ impl Service for HealthService {
         self.inner.call(method, call)
     }
 
+    fn file_descriptor_set(&self) -> Option<&'static [u8]> {
+        Some(FILE_DESCRIPTOR_SET)
+    }
+
     fn on_shutdown(&self) {
         tracing::debug!("health: graceful shutdown, every service NOT_SERVING");
         self.reporter.shutdown();

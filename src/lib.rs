@@ -284,12 +284,15 @@ pub mod codegen {}
 pub mod compression;
 mod deadline;
 mod error;
+mod exchange;
 pub mod framing;
 pub mod headers;
 pub mod health;
+mod http1;
 pub mod keepalive;
 pub mod metadata;
 pub mod peer;
+mod protocol;
 mod random;
 pub mod reflection;
 mod request;

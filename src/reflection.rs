@@ -272,6 +272,13 @@ impl Service for ReflectionService {
         }
     }
 
+    fn file_descriptor_set(&self) -> Option<&'static [u8]> {
+        match &self.inner {
+            Inner::V1(_) => Some(v1::FILE_DESCRIPTOR_SET),
+            Inner::V1alpha(_) => Some(v1alpha::FILE_DESCRIPTOR_SET),
+        }
+    }
+
     fn on_serve(&self, services: &[&'static str]) {
         self.index.set_served(services);
     }

@@ -16,14 +16,16 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 
 use crate::compression::{Compression, Encoding};
 use crate::deadline::Deadline;
+use crate::exchange::{RecvBody, SendBody};
 use crate::framing::{self, Decoder};
 use crate::keepalive::InFlight;
 use crate::metadata::Metadata;
+use crate::protocol::TextDecoder;
+use crate::protocol::json::MessageJson;
 use crate::status::{Code, GRPC_STATUS, Status};
 use crate::telemetry::{ClientCall, Counts};
 
@@ -55,6 +57,8 @@ pub(crate) enum Side {
 
 enum State {
     Open,
+    /// Body ended; the decoder may still hold messages (a whole Connect unary body).
+    Draining,
     /// Body ended; a client now reads the trailers.
     Trailers,
     Done,
@@ -69,8 +73,10 @@ enum State {
 /// status comes out of `message` as `Err`, and [`Streaming::trailers`] then holds the
 /// trailer metadata.
 pub struct Streaming<T> {
-    body: RecvStream,
+    body: RecvBody,
     decoder: Decoder,
+    /// A base64 body (gRPC-Web text), decoded before the decoder sees it.
+    text: Option<Box<TextDecoder>>,
     last_compressed: bool,
     side: Side,
     state: State,
@@ -107,10 +113,11 @@ impl<T> fmt::Debug for Streaming<T> {
 impl<T: prost::Message + Default> Streaming<T> {
     /// Messages are read with `decoder`, which holds the receive limit and the stream's
     /// `grpc-encoding`.
-    pub(crate) fn new(body: RecvStream, side: Side, decoder: Decoder) -> Streaming<T> {
+    pub(crate) fn new(body: impl Into<RecvBody>, side: Side, decoder: Decoder) -> Streaming<T> {
         Streaming {
-            body,
+            body: body.into(),
             decoder,
+            text: None,
             last_compressed: false,
             side,
             state: State::Open,
@@ -126,7 +133,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     }
 
     /// A stream already over: a Trailers-Only response with status `OK`.
-    pub(crate) fn ended(body: RecvStream, trailers: Metadata) -> Streaming<T> {
+    pub(crate) fn ended(body: impl Into<RecvBody>, trailers: Metadata) -> Streaming<T> {
         let mut s = Streaming::new(body, Side::Client, Decoder::new(0, None));
         s.state = State::Done;
         s.trailers = Some(trailers);
@@ -136,6 +143,12 @@ impl<T: prost::Message + Default> Streaming<T> {
     /// Whether the last message returned arrived compressed.
     pub fn last_message_compressed(&self) -> bool {
         self.last_compressed
+    }
+
+    /// The body is base64 (gRPC-Web text).
+    pub(crate) fn with_text(mut self, text: bool) -> Self {
+        self.text = text.then(Box::default);
+        self
     }
 
     pub(crate) fn with_deadline(mut self, deadline: Deadline) -> Self {
@@ -234,7 +247,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
         loop {
             match self.state {
-                State::Open => {
+                State::Open | State::Draining => {
                     if let Some((message, compressed)) = self.decoder.decode_message()? {
                         if let Some(counts) = &self.counts {
                             counts.received_message();
@@ -242,30 +255,41 @@ impl<T: prost::Message + Default> Streaming<T> {
                         self.last_compressed = compressed;
                         return Poll::Ready(Ok(Some(message)));
                     }
+                    if matches!(self.state, State::Draining) {
+                        self.state = match self.side {
+                            Side::Server => State::Done,
+                            Side::Client => State::Trailers,
+                        };
+                        continue;
+                    }
+                    // The bytes taken belong to the decoder, whose buffer is bounded by
+                    // the receive limit: `poll_data` hands them back to the peer's window.
                     match ready!(self.body.poll_data(cx)) {
                         Some(Ok(chunk)) => {
-                            // The bytes now belong to the decoder, whose buffer is bounded by
-                            // the receive limit: hand them back to the peer's window.
-                            let _ = self.body.flow_control().release_capacity(chunk.len());
                             if let Some(counts) = &self.counts {
                                 counts.received_data(chunk.len());
                             }
-                            self.decoder.push(chunk);
+                            match &mut self.text {
+                                None => self.decoder.push(chunk),
+                                Some(text) => self.decoder.push(text.push(&chunk)?),
+                            }
                         }
-                        Some(Err(e)) => return Poll::Ready(Err(self.h2_error(&e))),
+                        Some(Err(e)) => {
+                            return Poll::Ready(Err(e.to_status(self.side == Side::Server)));
+                        }
                         None => {
-                            self.decoder.finish()?;
-                            self.state = match self.side {
-                                Side::Server => State::Done,
-                                Side::Client => State::Trailers,
-                            };
+                            if let Some(text) = &self.text {
+                                text.finish()?;
+                            }
+                            self.decoder.end()?;
+                            self.state = State::Draining;
                         }
                     }
                 }
                 State::Trailers => {
                     let trailers = match ready!(self.body.poll_trailers(cx)) {
                         Ok(t) => t.unwrap_or_default(),
-                        Err(e) => return Poll::Ready(Err(self.h2_error(&e))),
+                        Err(e) => return Poll::Ready(Err(e.to_status(false))),
                     };
                     self.state = State::Done;
                     let ok = trailers
@@ -286,13 +310,6 @@ impl<T: prost::Message + Default> Streaming<T> {
                 State::Done => return Poll::Ready(Ok(None)),
             }
         }
-    }
-
-    fn h2_error(&self, e: &h2::Error) -> Status {
-        if self.side == Side::Server && e.reason() == Some(h2::Reason::CANCEL) {
-            return Status::cancelled("call cancelled by the client");
-        }
-        Status::from_h2(e)
     }
 }
 
@@ -320,6 +337,8 @@ pub(crate) struct Encoder {
     max_message_size: usize,
     encoding: Option<Encoding>,
     compression: Compression,
+    /// Messages are written as JSON of this type.
+    json: Option<MessageJson>,
 }
 
 impl Encoder {
@@ -332,13 +351,53 @@ impl Encoder {
             max_message_size,
             encoding,
             compression,
+            json: None,
         }
+    }
+
+    /// Write messages as JSON of `message`'s type.
+    pub(crate) fn with_json(mut self, message: Option<MessageJson>) -> Encoder {
+        self.json = message;
+        self
     }
 
     /// One Length-Prefixed-Message, compressed when the encoding and the switch say so.
     pub(crate) fn encode<M: prost::Message>(&self, message: &M) -> Result<Bytes, Status> {
         let encoding = self.compression.for_next_message(self.encoding);
-        framing::encode_with(message, self.max_message_size, encoding)
+        match &self.json {
+            None => framing::encode_with(message, self.max_message_size, encoding),
+            Some(json) => {
+                let payload = self.json_payload(json, message)?;
+                framing::frame_payload(&payload, self.max_message_size, encoding)
+            }
+        }
+    }
+
+    /// One message without a prefix, compressed whole with the call's encoding (a
+    /// Connect unary body); and the encoding it was compressed with.
+    pub(crate) fn encode_whole<M: prost::Message>(
+        &self,
+        message: &M,
+    ) -> Result<(Bytes, Option<Encoding>), Status> {
+        let payload = match &self.json {
+            None => Bytes::from(message.encode_to_vec()),
+            Some(json) => Bytes::from(self.json_payload(json, message)?),
+        };
+        // A small body is not worth compressing; the encoding still says what was used.
+        let encoding = self.compression.for_next_message(self.encoding);
+        let body = framing::whole_payload(payload, self.max_message_size, encoding)?;
+        Ok((body, encoding))
+    }
+
+    fn json_payload<M: prost::Message>(
+        &self,
+        json: &MessageJson,
+        message: &M,
+    ) -> Result<Vec<u8>, Status> {
+        let proto = message.encode_to_vec();
+        let mut out = Vec::with_capacity(proto.len() * 2 + 2);
+        json.to_json(&proto, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -395,20 +454,38 @@ pub(crate) enum Sent {
 /// The outbound pipeline of one h2 stream: every message sent on a call, server or
 /// client, goes through it.
 pub(crate) struct Sender {
-    stream: SendStream<Bytes>,
+    stream: SendBody,
     encoder: Encoder,
+    /// Bodies go out as base64 (gRPC-Web text).
+    text: bool,
     batch: Batch,
     /// What the call or attempt counts into, when anything listens.
     counts: Option<Arc<Counts>>,
 }
 
 impl Sender {
-    pub(crate) fn new(stream: SendStream<Bytes>, encoder: Encoder) -> Sender {
+    pub(crate) fn new(stream: impl Into<SendBody>, encoder: Encoder) -> Sender {
         Sender {
-            stream,
+            stream: stream.into(),
             encoder,
+            text: false,
             batch: Batch::default(),
             counts: None,
+        }
+    }
+
+    /// Send bodies as base64 (gRPC-Web text).
+    pub(crate) fn with_text(mut self, text: bool) -> Self {
+        self.text = text;
+        self
+    }
+
+    /// What goes on the wire for `data`: itself, or its base64 for a text body.
+    fn outgoing(&self, data: Bytes) -> Bytes {
+        if self.text && !data.is_empty() {
+            crate::protocol::encode_text(&data)
+        } else {
+            data
         }
     }
 
@@ -443,20 +520,32 @@ impl Sender {
     /// Hand h2 what is queued, whole, without waiting for the peer's window: h2 holds it
     /// and the window paces the writes. For one message the caller already held (unary
     /// calls), where waiting would only cost a poll.
-    pub(crate) fn flush_whole(&mut self, end_stream: bool) -> Result<(), h2::Error> {
-        self.stream.send_data(self.batch.take(), end_stream)
+    pub(crate) fn flush_whole(&mut self, end_stream: bool) -> Result<(), Status> {
+        let data = self.batch.take();
+        let data = self.outgoing(data);
+        self.stream
+            .send_data(data, end_stream)
+            .map_err(Status::from)
+    }
+
+    /// End the body with `last` (a web protocol's status frame) after what is queued,
+    /// handed to the carrier whole (it is small; the window paces the writes).
+    pub(crate) fn send_last(&mut self, last: Bytes) {
+        self.batch.push(last);
+        let _ = self.flush_whole(true);
     }
 
     /// Send what is queued as the peer's window admits (END_STREAM with it when
     /// `end_stream`); an error when the stream was reset or the connection is gone.
     pub(crate) async fn send_queued(&mut self, end_stream: bool) -> Result<(), Status> {
         let data = self.batch.take();
+        let data = self.outgoing(data);
         send_windowed(&mut self.stream, data, end_stream).await
     }
 
     /// Whether the peer reset the stream (or the connection is gone).
     pub(crate) fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.stream.poll_reset(cx).map(|_| ())
+        self.stream.poll_reset(cx)
     }
 
     /// End the stream with `trailers`.
@@ -558,6 +647,7 @@ impl Sender {
             let last = end_stream && end.as_ref().is_some_and(Status::is_ok);
             if self.batch.len() > 0 || last {
                 let data = self.batch.take();
+                let data = self.outgoing(data);
                 let outcome = {
                     let mut sent = std::pin::pin!(send_windowed(&mut self.stream, data, last));
                     // A reset shows up as an error of the send.
@@ -628,11 +718,7 @@ where
 /// Send `data` on `send`, giving h2 no more than the peer's window admits at a time, so
 /// the sender waits for the peer instead of buffering. `end` sets END_STREAM on the last
 /// DATA frame.
-async fn send_windowed(
-    send: &mut SendStream<Bytes>,
-    mut data: Bytes,
-    end: bool,
-) -> Result<(), Status> {
+async fn send_windowed(send: &mut SendBody, mut data: Bytes, end: bool) -> Result<(), Status> {
     if data.is_empty() {
         return send.send_data(data, end).map_err(Status::from);
     }

@@ -126,8 +126,18 @@ async fn malformed_requests_get_exact_answers_and_the_server_keeps_serving() {
                 ..case("wrong content-type", ok.clone(), Answer::Http(415))
             },
             Case {
+                headers: vec![("content-type", "application/xml")],
+                ..case("xml content-type", ok.clone(), Answer::Http(415))
+            },
+            Case {
+                // Connect's JSON unary content type: read as Connect, and a gRPC body is
+                // no JSON (Connect's invalid_argument is HTTP 400).
                 headers: vec![("content-type", "application/json")],
-                ..case("json content-type", ok.clone(), Answer::Http(415))
+                ..case(
+                    "a gRPC body sent as Connect JSON",
+                    ok.clone(),
+                    Answer::Http(400),
+                )
             },
             Case {
                 headers: vec![("content-type", "")],

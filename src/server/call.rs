@@ -11,17 +11,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use h2::RecvStream;
-use h2::server::SendResponse;
 use http::HeaderMap;
 
 use super::interceptor::{CallContext, Interceptors, ResponseExtras};
 use crate::compression::{self, Compression, Encoding};
 use crate::deadline::Deadline;
+use crate::exchange::{RecvBody, Respond};
 use crate::framing::Decoder;
 use crate::headers::{self, RequestHead};
 use crate::metadata::Metadata;
 use crate::peer::Peer;
+use crate::protocol::json::MethodJson;
+use crate::protocol::{self, Classified, Protocol, Wire};
 use crate::request::{Request, Response};
 use crate::status::Status;
 use crate::stream::{
@@ -73,6 +74,14 @@ pub trait Service: Send + Sync + 'static {
     {
         vec![Arc::new(self)]
     }
+
+    /// The encoded `google.protobuf.FileDescriptorSet` describing this service, which
+    /// lets the server read and write its messages as JSON (Connect, `+json`). Generated
+    /// code returns its package's `FILE_DESCRIPTOR_SET`; `None` (the default) refuses JSON
+    /// calls to the service. A service wrapping another must forward it.
+    fn file_descriptor_set(&self) -> Option<&'static [u8]> {
+        None
+    }
 }
 
 /// What finds the service of a call: the server's router (`router.rs`).
@@ -82,42 +91,153 @@ pub(crate) trait Route {
     fn route<'p>(&self, path: &'p str) -> Result<(&dyn Service, &'p str), Status>;
 }
 
-/// Check a new stream and route it. Streams answered at once (not gRPC, malformed, an
-/// expired deadline, no such method) give `None`; others give the call to run.
-pub(crate) fn accept(
-    request: http::Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
-    config: Config,
-    router: &impl Route,
-    interceptors: Option<&Interceptors>,
-    peer: &Arc<Peer>,
+/// What the server gives every new request: its settings, services and web options.
+pub(crate) struct Accepting<'a, R> {
+    pub config: Config,
+    pub router: &'a R,
+    pub interceptors: Option<&'a Interceptors>,
+    pub peer: &'a Arc<Peer>,
+    pub web: &'a super::web::Web,
+}
+
+/// Check a new request and route it. Requests answered at once (malformed, an expired
+/// deadline, no such method, not a call at all) give `None`, or, for a request that is no
+/// call, the plain HTTP handler's work; others give the call to run.
+pub(crate) fn accept<R: Route>(
+    parts: http::request::Parts,
+    body: RecvBody,
+    mut respond: Respond,
+    accepting: &Accepting<'_, R>,
 ) -> Option<CallFuture> {
-    let (parts, body) = request.into_parts();
-    if let Err(status) = headers::check_http(&parts.method, &parts.headers) {
-        let _ = respond.send_response(headers::http_error(status), true);
+    let Accepting {
+        config,
+        router,
+        interceptors,
+        peer,
+        web,
+    } = *accepting;
+    let wire = match Wire::classify(&parts.method, &parts.headers, parts.uri.query()) {
+        Classified::Rpc(wire) if wire == Wire::GRPC || web.enabled() => wire,
+        Classified::Rpc(_) | Classified::Refused(_) | Classified::NotRpc
+            if !web.enabled() && !respond.is_http1() =>
+        {
+            // Only gRPC is served: what is not gRPC gets 405 or 415, as from grpc-go.
+            let status = match headers::check_http(&parts.method, &parts.headers) {
+                Err(status) => status,
+                Ok(()) => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            };
+            let _ = respond.send_response(headers::http_error(status), true);
+            return None;
+        }
+        Classified::Refused(status) => {
+            let _ = respond.send_response(
+                web.decorate(&parts.headers, headers::http_error(status)),
+                true,
+            );
+            return None;
+        }
+        Classified::Rpc(_) | Classified::NotRpc => {
+            return web.not_a_call(parts, body, respond, router);
+        }
+    };
+    if respond.is_http1() && !wire.allows_http1() {
+        let _ = respond.send_response(
+            web.decorate(
+                &parts.headers,
+                headers::http_error(http::StatusCode::HTTP_VERSION_NOT_SUPPORTED),
+            ),
+            true,
+        );
         return None;
     }
-    let head = match RequestHead::check(&parts.headers) {
+    let extra = web.response_headers(&parts.headers);
+    let head = match wire.request_head(&parts.headers) {
         Ok(head) => head,
         Err(refused) => {
             ServerCall::refused(refused.status().code());
-            let _ = respond.send_response(refused.into_response(), true);
+            if wire == Wire::GRPC {
+                let _ = respond.send_response(refused.into_response(), true);
+            } else {
+                let mut extra = extra;
+                if matches!(refused, headers::Refused::Encoding(_)) {
+                    // Say what we read, as gRPC's answer does.
+                    let (name, value) = wire.accept_advertisement();
+                    extra.get_or_insert_default().insert(name, value);
+                }
+                let mut responder = Responder::new(respond, wire);
+                responder.extra = extra;
+                responder.write_status(refused.into_status(), Metadata::new());
+            }
             return None;
         }
+    };
+    let refuse = |respond: Respond, extra: Option<Box<HeaderMap>>, status: Status| {
+        ServerCall::refused(status.code());
+        let mut responder = Responder::new(respond, wire);
+        responder.extra = extra;
+        responder.write_status(status, Metadata::new());
     };
     if head.timeout.is_some_and(|t| t.is_zero()) {
         // The deadline passed before the call arrived (grpc-go sends `0n` then).
         let status = Status::deadline_exceeded("the deadline passed before the call arrived");
-        refuse(respond, status);
+        refuse(respond, extra, status);
         return None;
     }
     let (service, method) = match router.route(parts.uri.path()) {
         Ok(found) => found,
+        // The web protocols answer a path no service owns as HTTP does (connect-go's mux).
+        Err(_) if !wire.is_grpc() => {
+            let response = web.decorate(
+                &parts.headers,
+                headers::http_error(http::StatusCode::NOT_FOUND),
+            );
+            let _ = respond.send_response(response, true);
+            return None;
+        }
         Err(status) => {
-            refuse(respond, status);
+            refuse(respond, extra, status);
             return None;
         }
     };
+    let mut head = head;
+    let mut body = body;
+    let json = match wire.format {
+        protocol::Format::Proto if wire.protocol != (Protocol::ConnectUnary { get: true }) => None,
+        _ => match web.descriptors().method(parts.uri.path()) {
+            Some(json) => Some(Box::new(json)),
+            None if wire.format == protocol::Format::Proto => None,
+            None => {
+                let status = Status::internal(format!(
+                    "no descriptors for {}: JSON cannot be read for it (its service gives no \
+                     file_descriptor_set)",
+                    parts.uri.path()
+                ));
+                refuse(respond, extra, status);
+                return None;
+            }
+        },
+    };
+    if wire.protocol == (Protocol::ConnectUnary { get: true }) {
+        if !json.as_ref().is_some_and(|j| j.no_side_effects) {
+            let response = web.decorate(
+                &parts.headers,
+                headers::http_error(http::StatusCode::METHOD_NOT_ALLOWED),
+            );
+            let _ = respond.send_response(response, true);
+            return None;
+        }
+        match protocol::connect_get_message(parts.uri.query().unwrap_or("")) {
+            Ok((message, encoding)) => {
+                head.encoding = encoding;
+                body = RecvBody::Full(Some(message));
+            }
+            Err(status) => {
+                refuse(respond, extra, status);
+                return None;
+            }
+        }
+    }
+    let json = json.filter(|_| wire.format == protocol::Format::Json);
     let telemetry = ServerCall::start(service.name(), method, peer);
     let span = telemetry.span().cloned();
     // Only with interceptors: the path they are shown (a `Uri` clone shares its bytes).
@@ -131,6 +251,9 @@ pub(crate) fn accept(
         peer: peer.clone(),
         intercept,
         telemetry,
+        wire,
+        json,
+        extra,
     };
     match service.call(method, call) {
         // The call runs in its span, when one is on (only then is it entered at each poll).
@@ -138,6 +261,12 @@ pub(crate) fn accept(
             None => future,
             Some(span) => Box::pin(tracing::Instrument::instrument(future, span)),
         }),
+        Err(call) if !call.wire.is_grpc() => {
+            let mut responder = Responder::new(call.respond, call.wire);
+            responder.extra = call.extra;
+            responder.http_error(http::StatusCode::NOT_FOUND);
+            None
+        }
         Err(call) => {
             let status = Status::unimplemented(format!(
                 "unknown method {method} for service {}",
@@ -149,26 +278,26 @@ pub(crate) fn accept(
     }
 }
 
-/// Answer a call refused before it reached a method, and count it (`grpc.method` "other").
-fn refuse(respond: SendResponse<Bytes>, status: Status) {
-    ServerCall::refused(status.code());
-    Responder::new(respond).write_status(status, Metadata::new());
-}
-
 /// An accepted call, routed to a method but not yet started. Generated service code turns
 /// it into a [`CallFuture`] with one of [`Call::unary`], [`Call::client_streaming`],
 /// [`Call::server_streaming`] or [`Call::streaming`].
 pub struct Call {
     head: RequestHead,
     headers: HeaderMap,
-    body: RecvStream,
-    respond: SendResponse<Bytes>,
+    body: RecvBody,
+    respond: Respond,
     config: Config,
     peer: Arc<Peer>,
     /// The server's interceptors and the call's path; `None` without interceptors.
     intercept: Option<Box<(Interceptors, http::Uri)>>,
     /// The call's span, and its counts when anything listens.
     telemetry: ServerCall,
+    /// The protocol and message format the call speaks.
+    wire: Wire,
+    /// The method's message types, for a call whose messages are JSON.
+    json: Option<Box<MethodJson>>,
+    /// Headers every response head carries (CORS), when any.
+    extra: Option<Box<HeaderMap>>,
 }
 
 impl std::fmt::Debug for Call {
@@ -182,7 +311,10 @@ impl std::fmt::Debug for Call {
 impl Call {
     /// End the call at once with `status`, as a Trailers-Only response.
     pub fn reject(self, status: Status) {
-        refuse(self.respond, status);
+        ServerCall::refused(status.code());
+        let mut responder = Responder::new(self.respond, self.wire);
+        responder.extra = self.extra;
+        responder.write_status(status, Metadata::new());
     }
 
     /// Name the call's method in full (`package.Service/Method`), the `grpc.method` of its
@@ -257,17 +389,47 @@ impl Call {
             peer,
             intercept,
             telemetry,
+            wire,
+            json,
+            extra,
         } = self;
+        if wire.unary_body() && (Q::STREAM || P::STREAM) {
+            // Connect's unary content types are for unary methods only (connect-go's
+            // handlers answer 415 the same way).
+            let mut responder = Responder::new(respond, wire);
+            responder.extra = extra;
+            responder.http_error(http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            return Box::pin(std::future::ready(()));
+        }
+        if wire.protocol == Protocol::Connect && !Q::STREAM && !P::STREAM {
+            let mut responder = Responder::new(respond, wire);
+            responder.extra = extra;
+            responder.http_error(http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            return Box::pin(std::future::ready(()));
+        }
         telemetry.begin();
         let counts = telemetry.counts().cloned();
         let work = async move {
-            let decoder = Decoder::new(config.max_receive_message_size, head.encoding);
-            let requests =
-                Streaming::<Req>::new(body, Side::Server, decoder).with_counts(counts.clone());
+            let (input, output) = match json {
+                Some(json) => {
+                    let MethodJson { input, output, .. } = *json;
+                    (Some(input), Some(output))
+                }
+                None => (None, None),
+            };
+            let mut decoder =
+                Decoder::new(config.max_receive_message_size, head.encoding).json(input);
+            if wire.unary_body() {
+                decoder = decoder.whole_body();
+            }
+            let requests = Streaming::<Req>::new(body, Side::Server, decoder)
+                .with_text(wire.is_text())
+                .with_counts(counts.clone());
             // What interceptors add to the response; only a call with interceptors has it.
             let mut extras: Option<Box<ResponseExtras>> = None;
-            let mut responder = Responder::new(respond);
+            let mut responder = Responder::new(respond, wire);
             responder.counts = counts;
+            responder.extra = extra;
             let mut deadline = Deadline::after(head.timeout);
             let outcome = {
                 let extras_slot = &mut extras;
@@ -344,7 +506,8 @@ impl Call {
                         config.send_compression,
                         head.accept,
                     );
-                    let encoder = Encoder::new(config.max_send_message_size, encoding, compression);
+                    let encoder = Encoder::new(config.max_send_message_size, encoding, compression)
+                        .with_json(output);
                     responder.prepare((encoding, metadata), encoder);
                     if !headers_first || responder.write_header() {
                         P::send(responder, message, trailers, deadline).await;
@@ -394,6 +557,8 @@ fn deadline_status() -> Status {
 
 /// How the request messages reach the handler.
 trait RequestSide<Req>: Send + 'static {
+    /// Whether the request is a stream of messages.
+    const STREAM: bool;
     /// What the handler's `Request` holds.
     type Body: Send + 'static;
     /// Take the request off the stream, and whether its (one) message was compressed.
@@ -408,6 +573,7 @@ struct OneRequest;
 struct RequestStream;
 
 impl<Req: prost::Message + Default + 'static> RequestSide<Req> for OneRequest {
+    const STREAM: bool = false;
     type Body = Req;
 
     /// Any other count than one is a cardinality violation: UNIMPLEMENTED (`doc/statuscodes.md`).
@@ -428,6 +594,7 @@ impl<Req: prost::Message + Default + 'static> RequestSide<Req> for OneRequest {
 }
 
 impl<Req: prost::Message + Default + 'static> RequestSide<Req> for RequestStream {
+    const STREAM: bool = true;
     type Body = Streaming<Req>;
 
     async fn take(requests: Streaming<Req>) -> Result<(Streaming<Req>, bool), Status> {
@@ -437,6 +604,8 @@ impl<Req: prost::Message + Default + 'static> RequestSide<Req> for RequestStream
 
 /// How the handler's answer goes out.
 trait ResponseSide<Resp>: Send + 'static {
+    /// Whether the response is a stream of messages.
+    const STREAM: bool;
     /// What the handler's `Response` holds.
     type Body: Send + 'static;
     /// Send `body` through `responder`, then the status with `trailers`.
@@ -454,6 +623,7 @@ struct OneResponse;
 struct StreamResponse;
 
 impl<Resp: prost::Message + 'static> ResponseSide<Resp> for OneResponse {
+    const STREAM: bool = false;
     type Body = Resp;
 
     /// Nothing to wait for: written at once (no future state to carry on the hot path).
@@ -469,6 +639,7 @@ impl<Resp: prost::Message + 'static> ResponseSide<Resp> for OneResponse {
 }
 
 impl<Resp: prost::Message + 'static> ResponseSide<Resp> for StreamResponse {
+    const STREAM: bool = true;
     type Body = ResponseStream<Resp>;
 
     async fn send(
@@ -516,11 +687,14 @@ impl<Resp: prost::Message + 'static> ResponseSide<Resp> for StreamResponse {
 }
 
 /// The server's side of one response, the only code that writes it (grpc-go's
-/// `WriteHeader` / `Write` / `WriteStatus`). The response headers are held until the
-/// first message or [`Responder::write_header`]; the status then goes as trailers, or,
-/// when no header went out and no header metadata is held, as a Trailers-Only response.
+/// `WriteHeader` / `Write` / `WriteStatus`), in the call's wire form. The response
+/// headers are held until the first message or [`Responder::write_header`]; the status
+/// then goes as trailers (gRPC), as the body's last frame (gRPC-Web, Connect streaming),
+/// or, when no header went out and no header metadata is held, in the headers alone
+/// (Trailers-Only). A Connect unary response is one head and one body, written at the end.
 pub(crate) struct Responder {
-    respond: SendResponse<Bytes>,
+    respond: Respond,
+    wire: Wire,
     /// Before the headers go out: what they will say.
     pending: Option<(Option<Encoding>, Metadata)>,
     encoder: Option<Encoder>,
@@ -528,16 +702,20 @@ pub(crate) struct Responder {
     sender: Option<Sender>,
     /// What the call counts into, when anything listens; told the status.
     counts: Option<Arc<Counts>>,
+    /// Headers every response head carries (CORS), when any.
+    extra: Option<Box<HeaderMap>>,
 }
 
 impl Responder {
-    fn new(respond: SendResponse<Bytes>) -> Responder {
+    fn new(respond: Respond, wire: Wire) -> Responder {
         Responder {
             respond,
+            wire,
             pending: None,
             encoder: None,
             sender: None,
             counts: None,
+            extra: None,
         }
     }
 
@@ -564,10 +742,29 @@ impl Responder {
         }
     }
 
+    /// Send `response` as the head, with the call's extra headers.
+    fn send_head(
+        &mut self,
+        mut response: http::Response<()>,
+        end_of_stream: bool,
+    ) -> Option<crate::exchange::SendBody> {
+        if let Some(extra) = &self.extra {
+            for (name, value) in extra.iter() {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        self.respond.send_response(response, end_of_stream).ok()
+    }
+
+    /// Answer with a bare HTTP status (a request this method cannot take).
+    fn http_error(mut self, status: http::StatusCode) {
+        self.send_head(headers::http_error(status), true);
+    }
+
     /// Send the response headers now, if they have not gone yet. `false` when the
-    /// stream is gone.
+    /// stream is gone. A Connect unary response holds them to the end.
     fn write_header(&mut self) -> bool {
-        if self.sender.is_some() {
+        if self.sender.is_some() || self.wire.unary_body() {
             return true;
         }
         let (encoding, metadata) = self.pending.take().unwrap_or_default();
@@ -575,17 +772,17 @@ impl Responder {
             .encoder
             .take()
             .unwrap_or_else(|| Encoder::new(usize::MAX, None, Compression::default()));
-        let response = headers::response_headers(encoding, metadata);
-        match self.respond.send_response(response, false) {
-            Ok(stream) => {
-                let sender = self.sender.insert(Sender::new(stream, encoder));
-                if let Some(counts) = &self.counts {
-                    sender.count_into(counts.clone());
-                }
-                true
-            }
-            Err(_) => false,
+        let response = self.wire.response_headers(encoding, metadata);
+        let Some(stream) = self.send_head(response, false) else {
+            return false;
+        };
+        let sender = self
+            .sender
+            .insert(Sender::new(stream, encoder).with_text(self.wire.is_text()));
+        if let Some(counts) = &self.counts {
+            sender.count_into(counts.clone());
         }
+        true
     }
 
     fn encode<M: prost::Message>(&self, message: &M) -> Result<Bytes, Status> {
@@ -618,6 +815,9 @@ impl Responder {
     /// A unary answer: the headers, the one message (handed to h2 whole: h2 queues it
     /// and the peer's window paces the writes) and the trailers. Nothing to wait for.
     fn write_one<M: prost::Message>(&mut self, message: &M, trailers: Metadata) {
+        if self.wire.unary_body() {
+            return self.write_connect_unary(message, trailers);
+        }
         if self.write(message)
             && let Some(sender) = &mut self.sender
             && sender.flush_whole(false).is_ok()
@@ -625,7 +825,39 @@ impl Responder {
             if let Some(counts) = &self.counts {
                 counts.end(crate::status::Code::Ok);
             }
-            sender.send_trailers(headers::ok_trailers(trailers));
+            match self.wire.end_frame(&Status::ok(), &trailers) {
+                None => sender.send_trailers(headers::ok_trailers(trailers)),
+                Some(last) => sender.send_last(last),
+            }
+        }
+    }
+
+    /// A Connect unary answer: one head (metadata, trailers as `trailer-` headers) and
+    /// the message as the body.
+    fn write_connect_unary<M: prost::Message>(&mut self, message: &M, trailers: Metadata) {
+        let encoder = self
+            .encoder
+            .take()
+            .unwrap_or_else(|| Encoder::new(usize::MAX, None, Compression::default()));
+        let (body, encoding) = match encoder.encode_whole(message) {
+            Ok(encoded) => encoded,
+            Err(status) => return self.write_status_in_place(status, Metadata::new()),
+        };
+        if let Some(counts) = &self.counts {
+            counts.sent(body.len());
+            counts.end(crate::status::Code::Ok);
+        }
+        let (_, metadata) = self.pending.take().unwrap_or_default();
+        let (head, _) = protocol::connect_unary_response(
+            self.wire,
+            &Status::ok(),
+            encoding,
+            metadata,
+            &trailers,
+            None,
+        );
+        if let Some(mut stream) = self.send_head(head, false) {
+            let _ = stream.send_data(body, true);
         }
     }
 
@@ -648,10 +880,26 @@ impl Responder {
             trailers.append_to(status.metadata_mut().headers_mut());
             (status, Metadata::new())
         };
+        let mut status = status;
+        if self.wire.unary_body() {
+            let (_, mut metadata) = self.pending.take().unwrap_or_default();
+            status
+                .take_response_metadata()
+                .append_to(metadata.headers_mut());
+            let (head, body) = protocol::connect_unary_response(
+                self.wire, &status, None, metadata, &trailers, None,
+            );
+            if let Some(mut stream) = self.send_head(head, body.is_none())
+                && let Some(body) = body
+            {
+                let _ = stream.send_data(body, true);
+            }
+            return;
+        }
         // Header metadata is never folded into the trailers: with any (held, or carried by
         // a failing status) the headers go out first, then the trailers (grpc-go's
-        // `WriteStatus`); only a call without header metadata is Trailers-Only.
-        let mut status = status;
+        // `WriteStatus`); only a call without header metadata is Trailers-Only. Connect
+        // has no Trailers-Only: its status is always the body's last frame.
         if self.sender.is_none() {
             let carried = status.take_response_metadata();
             match &mut self.pending {
@@ -659,16 +907,21 @@ impl Responder {
                 None if carried.is_empty() => {}
                 None => self.pending = Some((None, carried)),
             }
-            if self.pending.as_ref().is_some_and(|(_, m)| !m.is_empty()) && !self.write_header() {
+            let has_metadata = self.pending.as_ref().is_some_and(|(_, m)| !m.is_empty());
+            if (has_metadata || self.wire.protocol == Protocol::Connect) && !self.write_header() {
                 return;
             }
         }
+        let wire = self.wire;
         match &mut self.sender {
-            Some(sender) => sender.send_trailers(if status.is_ok() {
-                headers::ok_trailers(trailers)
-            } else {
-                status.into_trailers()
-            }),
+            Some(sender) => match wire.end_frame(&status, &trailers) {
+                Some(last) => sender.send_last(last),
+                None => sender.send_trailers(if status.is_ok() {
+                    headers::ok_trailers(trailers)
+                } else {
+                    status.into_trailers()
+                }),
+            },
             None => {
                 let (_, metadata) = self.pending.take().unwrap_or_default();
                 let status = if status.is_ok() {
@@ -678,8 +931,8 @@ impl Responder {
                 } else {
                     status
                 };
-                let response = headers::trailers_only(metadata, status);
-                let _ = self.respond.send_response(response, true);
+                let response = wire.trailers_only(metadata, status);
+                self.send_head(response, true);
             }
         }
     }

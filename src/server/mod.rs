@@ -17,6 +17,7 @@ mod faults;
 mod interceptor;
 mod lifetime;
 mod router;
+mod web;
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ use tokio_rustls::TlsAcceptor;
 pub use call::{Call, CallFuture};
 pub use interceptor::{CallContext, InterceptFuture, Interceptor, interceptor_fn};
 pub use router::Service;
+pub use web::{Cors, HttpHandler, http_fn};
 
 use crate::error::Error;
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
@@ -43,7 +45,7 @@ use crate::peer::Peer;
 use crate::resolve::{IntoAddress, TcpOptions, UnixAddr, resolve};
 #[cfg(feature = "tls")]
 use crate::tls::{ALPN_H2, ServerTls};
-use call::Config;
+use call::{Accepting, Config};
 use faults::{Fault, Faults};
 use interceptor::Interceptors;
 use lifetime::{Lifetime, Next};
@@ -107,6 +109,10 @@ pub struct Server {
     limits: ConnectionLimits,
     tcp: TcpOptions,
     fault_summary_interval: Duration,
+    /// Serve gRPC-Web and Connect (and HTTP/1.1 for them) beside gRPC.
+    web: bool,
+    cors: Option<Cors>,
+    http_handler: Option<Arc<dyn HttpHandler>>,
 }
 
 /// How long connections may live and how many there may be (gRFC A9).
@@ -157,7 +163,34 @@ impl Server {
             limits: ConnectionLimits::default(),
             tcp: TcpOptions::default(),
             fault_summary_interval: DEFAULT_FAULT_SUMMARY_INTERVAL,
+            web: true,
+            cors: None,
+            http_handler: None,
         }
+    }
+
+    /// Serve gRPC-Web (`doc/PROTOCOL-WEB.md`) and the Connect protocol beside gRPC, on the
+    /// same port, over HTTP/2 and HTTP/1.1, with protobuf or JSON messages (on by
+    /// default, as connect-go serves all three). Off, the server speaks gRPC over HTTP/2
+    /// only: other content types get HTTP 415 and an HTTP/1.1 request gets 505.
+    pub fn web_protocols(mut self, on: bool) -> Server {
+        self.web = on;
+        self
+    }
+
+    /// Let browsers on other origins call the server (CORS preflights answered, responses
+    /// exposing the status headers). Off by default.
+    pub fn cors(mut self, cors: Cors) -> Server {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// Answer the requests that are not calls (any path no service owns, a method other
+    /// than a call's) with `handler`: a page, `/healthz`, `/metrics`. Without one they
+    /// get 404.
+    pub fn http_handler(mut self, handler: impl HttpHandler) -> Server {
+        self.http_handler = Some(Arc::new(handler));
+        self
     }
 
     /// Serve `service` (a generated `...Server<T>`). A second service of the same name replaces the first.
@@ -417,7 +450,18 @@ impl Server {
             Some(tls) => Some(TlsAcceptor::from(tls.config()?)),
             None => None,
         };
+        let web = web::Web {
+            enabled: self.web,
+            descriptors: if self.web {
+                self.router.descriptors()
+            } else {
+                Default::default()
+            },
+            cors: self.cors.clone(),
+            handler: self.http_handler.clone(),
+        };
         Ok(Shared {
+            web,
             router: self.router.clone(),
             interceptors: Interceptors::new(&self.interceptors),
             config: self.config,
@@ -550,6 +594,7 @@ pub async fn shutdown_signal() {
 
 /// What every connection of one server shares.
 struct Shared {
+    web: web::Web,
     router: Router,
     interceptors: Option<Interceptors>,
     config: Config,
@@ -786,15 +831,17 @@ async fn drive(
             if ready.is_empty() {
                 return Poll::Pending;
             }
+            let accepting = Accepting {
+                config: shared.config,
+                router: &shared.router,
+                interceptors: shared.interceptors.as_ref(),
+                peer: &peer,
+                web: &shared.web,
+            };
             for (request, respond) in ready.drain(..) {
-                let Some(mut call) = call::accept(
-                    request,
-                    respond,
-                    shared.config,
-                    &shared.router,
-                    shared.interceptors.as_ref(),
-                    &peer,
-                ) else {
+                let (parts, body) = request.into_parts();
+                let Some(mut call) = call::accept(parts, body.into(), respond.into(), &accepting)
+                else {
                     continue;
                 };
                 lifetime.call_started();

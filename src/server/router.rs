@@ -27,6 +27,19 @@ impl Router {
         }
     }
 
+    /// The descriptors of every service that gives them, for JSON.
+    pub(crate) fn descriptors(&self) -> crate::protocol::json::Descriptors {
+        let mut descriptors = crate::protocol::json::Descriptors::new();
+        for service in &self.services {
+            if let Some(set) = service.file_descriptor_set()
+                && let Err(e) = descriptors.add_encoded_set(set)
+            {
+                tracing::warn!(service = service.name(), error = %e, "descriptors not usable for JSON");
+            }
+        }
+        descriptors
+    }
+
     /// Tell every service that the graceful shutdown begins.
     pub(crate) fn on_shutdown(&self) {
         for service in &self.services {
