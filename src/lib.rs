@@ -290,6 +290,9 @@ pub mod health;
 pub mod keepalive;
 pub mod metadata;
 pub mod peer;
+// Connect and gRPC-Web: not yet called by the server or the client.
+#[allow(dead_code)]
+mod protocol;
 mod random;
 pub mod reflection;
 mod request;

@@ -1,0 +1,3 @@
+//! The protocols beside gRPC (Connect, gRPC-Web): their JSON and their error bodies.
+
+pub(crate) mod json;
