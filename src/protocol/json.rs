@@ -11,6 +11,12 @@
 //! types' own forms (`Any` with its `@type`, `Timestamp`, `Duration`, `Struct`/`Value`,
 //! `FieldMask`, the wrappers). Unknown fields are refused. Writing is canonical:
 //! lowerCamelCase names, default values left out, 64-bit integers as strings, enums by name.
+//!
+//! Where prost-reflect 0.16 reads differently from ProtoJSON (found by probing, left as is):
+//! `{}` for an `Any` is refused (ProtoJSON reads the empty `Any`); a field given twice, by
+//! both its names, is not refused (the last wins); integers in strings with an exponent
+//! (`"1e2"`) are refused, though numbers with one (`1e2`) are read; a `Timestamp` or
+//! `Duration` with more than nine fractional digits is truncated, not refused.
 
 use std::fmt;
 
