@@ -327,10 +327,17 @@ impl Wire {
                 }
                 Some(frame(GRPC_WEB_TRAILERS_FLAG, &header_block(&block)))
             }
-            Protocol::Connect => Some(frame(
-                CONNECT_END_STREAM_FLAG,
-                &connect_error::end_stream_json(status, trailers),
-            )),
+            Protocol::Connect => {
+                // An error's own metadata is trailer metadata too.
+                let json = if status.metadata().is_empty() {
+                    connect_error::end_stream_json(status, trailers)
+                } else {
+                    let mut all = trailers.clone();
+                    status.metadata().clone().append_to(all.headers_mut());
+                    connect_error::end_stream_json(status, &all)
+                };
+                Some(frame(CONNECT_END_STREAM_FLAG, &json))
+            }
         }
     }
 
