@@ -5,7 +5,8 @@
 //! names all three (`connect_json_http1::error_details`); and the demo page in headless
 //! Chromium (`tests/peers/web/browser.mjs`, playwright-core driving Debian's
 //! `/usr/bin/chromium`), from its own origin and from another one (`?server=`, CORS), its
-//! screenshot saved to `target/web/demo-page.png`.
+//! screenshot saved to `target/web/demo-page.png`; inside that page the official grpc-web
+//! runtime also calls the server over gRPC-Web text and binary (what connect-es lacks).
 //!
 //! Each test starts its own `demo-server --web` on a port the OS chooses (`--addr
 //! 127.0.0.1:0`; the port is read from the line it prints). The peer's pinned packages are
@@ -219,6 +220,7 @@ fn browser_case(name: &str, url: impl Fn(u16) -> String, screenshot: &str) {
     let mut cmd = peer.node_command("browser.mjs");
     cmd.args(["--url", &url(server.port), "--chromium", &chromium])
         .args(["--server-name", server.name])
+        .args(server.without_grpc_web_text.then_some("--no-grpc-web-text"))
         .arg("--screenshot")
         .arg(&shot);
     let out = run_named("browser.mjs", cmd, BROWSER_RUN).unwrap_or_else(|e| panic!("{test}: {e}"));
@@ -260,6 +262,8 @@ struct WebDemoServer {
     port: u16,
     /// `Rust`, or `Node` for server.mjs: the name in the replies' texts.
     name: &'static str,
+    /// server.mjs (connect-node) has no gRPC-Web text: browser.mjs leaves it out.
+    without_grpc_web_text: bool,
 }
 
 impl WebDemoServer {
@@ -275,6 +279,7 @@ impl WebDemoServer {
                 process,
                 port,
                 name: "Node",
+                without_grpc_web_text: true,
             };
         }
         let mut cmd = Command::new(demo_server_binary());
@@ -286,6 +291,7 @@ impl WebDemoServer {
             process,
             port,
             name: "Rust",
+            without_grpc_web_text: false,
         }
     }
 

@@ -2,11 +2,16 @@
 // Opens the demo page in headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core: no browser is downloaded), calls SimpleMethod and ServerStreamingMethod
 // with each encoding the page offers (Connect JSON, then binary) by clicking its buttons,
-// checks the replies the page shows against demo-server's, and saves a screenshot.
+// checks the replies the page shows against demo-server's; then, inside the page, calls
+// the same server over gRPC-Web text and binary with the official grpc-web runtime
+// (gen/grpc_web_check.js); and saves a screenshot.
 //
 //   node browser.mjs --url http://127.0.0.1:PORT/ --screenshot PATH
 //                    [--server-name Rust] [--server-id 1] [--chromium /usr/bin/chromium]
+//                    [--no-grpc-web-text]
 //
+// --no-grpc-web-text leaves out the gRPC-Web text calls, for servers without it (connect-node:
+// server.mjs answers them 415).
 // The URL may carry ?server=http://OTHER to make the page call another origin (CORS).
 // Prints one JSON line per check ({"check", "result": "pass"|"fail", ...}) and exits 0 when
 // all passed, 1 when one failed, 2 on bad arguments, 3 when Chromium is missing.
@@ -17,7 +22,7 @@ import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
 
-import { STREAM_REPLIES, texts } from "./demo_service.mjs";
+import { ERROR_MESSAGE, STREAM_REPLIES, texts } from "./demo_service.mjs";
 
 const PAGE_TIMEOUT_MS = 20_000;
 
@@ -30,6 +35,7 @@ try {
       "server-name": { type: "string", default: "Rust" },
       "server-id": { type: "string", default: "1" },
       chromium: { type: "string", default: process.env.CHROMIUM ?? "/usr/bin/chromium" },
+      "no-grpc-web-text": { type: "boolean", default: false },
     },
     strict: true,
   }));
@@ -38,7 +44,7 @@ try {
   process.exit(2);
 }
 if (args.url === undefined || args.screenshot === undefined) {
-  console.error("usage: node browser.mjs --url http://127.0.0.1:PORT/ --screenshot PATH [--server-name Rust] [--server-id 1] [--chromium PATH]");
+  console.error("usage: node browser.mjs --url http://127.0.0.1:PORT/ --screenshot PATH [--server-name Rust] [--server-id 1] [--chromium PATH] [--no-grpc-web-text]");
   process.exit(2);
 }
 if (!fs.existsSync(args.chromium)) {
@@ -117,6 +123,22 @@ try {
       replies,
       ...(JSON.stringify(replies) === JSON.stringify(expected) ? {} : { expected }),
     });
+  }
+
+  // gRPC-Web, text and binary, on the official runtime (grpc-web), from inside the page
+  // and against the same server (gen/grpc_web_check.js, built by demo/web/build.sh).
+  await page.addScriptTag({ path: new URL("./gen/grpc_web_check.js", import.meta.url).pathname });
+  const expectedGrpcWeb = {
+    simple: { serverId, responseData: say.simple },
+    serverStreaming: Array.from({ length: STREAM_REPLIES }, (_, i) => ({ serverId, responseData: say.serverStreaming(i) })),
+    errorMessage: ERROR_MESSAGE,
+  };
+  const formats = args["no-grpc-web-text"] ? ["binary"] : ["text", "binary"];
+  for (const { check, ok, ...seen } of await page.evaluate(
+    ([base, expected, formats]) => window.grpcWebCheck(base, expected, formats),
+    [server, expectedGrpcWeb, formats],
+  )) {
+    report(check, ok, seen);
   }
 
   fs.mkdirSync(path.dirname(path.resolve(args.screenshot)), { recursive: true });
