@@ -18,6 +18,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
@@ -127,7 +128,7 @@ try {
 
   // gRPC-Web, text and binary, on the official runtime (grpc-web), from inside the page
   // and against the same server (gen/grpc_web_check.js, built by demo/web/build.sh).
-  await page.addScriptTag({ path: new URL("./gen/grpc_web_check.js", import.meta.url).pathname });
+  await page.addScriptTag({ path: fileURLToPath(new URL("./gen/grpc_web_check.js", import.meta.url)) });
   const expectedGrpcWeb = {
     simple: { serverId, responseData: say.simple },
     serverStreaming: Array.from({ length: STREAM_REPLIES }, (_, i) => ({ serverId, responseData: say.serverStreaming(i) })),
