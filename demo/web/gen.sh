@@ -14,6 +14,8 @@ node_modules/.bin/buf generate ../../proto \
   --path ../../proto/google/rpc/error_details.proto \
   --template buf.gen.yaml
 peer=../../tests/peers/web/gen
-rm -rf "$peer"
-cp -r src/gen "$peer"
+# Only the generated descriptors: build.sh keeps grpc_web_check.js there too.
+rm -rf "$peer"/*_pb.js "$peer"/*_pb.d.ts "$peer"/google
+mkdir -p "$peer"
+cp -r src/gen/. "$peer"/
 find src/gen -type f | sort
