@@ -9,6 +9,8 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use h2grpc::health::HealthReporter;
 use h2grpc::reflection::ReflectionService;
+use h2grpc::server::{Cors, http_fn};
+use h2grpc::status::details::BadRequest;
 use h2grpc::{Request, Response, ResponseStream, Server, ServerTls, Status, Streaming};
 use h2grpc_demo::pb::grpc_demo_server::{GrpcDemo, GrpcDemoServer};
 use h2grpc_demo::pb::{Request as DemoRequest, Response as DemoResponse};
@@ -42,6 +44,34 @@ struct Args {
     /// Require `authorization: Bearer TOKEN` on every call (UNAUTHENTICATED otherwise).
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Also serve the demo page at `/` (it calls the service from the browser), allow
+    /// cross-origin calls from any origin, and let SimpleMethod show errors and deadlines:
+    /// request_data `error` fails with INVALID_ARGUMENT and a BadRequest detail, `sleep:N`
+    /// answers after N ms (at most 10 s). gRPC-Web and Connect are served either way.
+    #[arg(long)]
+    web: bool,
+}
+
+/// The demo page, built by demo/web/build.sh (connect-web, bundled by esbuild).
+const PAGE_HTML: &[u8] = include_bytes!("../../web/dist/index.html");
+const PAGE_JS: &[u8] = include_bytes!("../../web/dist/app.js");
+
+/// The page's files; anything else is 404.
+async fn page(request: http::Request<()>) -> http::Response<bytes::Bytes> {
+    let (content_type, body) = match (request.method(), request.uri().path()) {
+        (&http::Method::GET, "/" | "/index.html") => ("text/html; charset=utf-8", PAGE_HTML),
+        (&http::Method::GET, "/app.js") => ("text/javascript; charset=utf-8", PAGE_JS),
+        _ => ("text/plain; charset=utf-8", &b"not found\n"[..]),
+    };
+    let mut response = http::Response::new(bytes::Bytes::from_static(body));
+    if body.as_ptr() != PAGE_HTML.as_ptr() && body.as_ptr() != PAGE_JS.as_ptr() {
+        *response.status_mut() = http::StatusCode::NOT_FOUND;
+    }
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 /// The server's TLS from the flags, if any.
@@ -61,6 +91,8 @@ fn tls(args: &Args) -> Result<Option<ServerTls>, h2grpc::Error> {
 
 struct Demo {
     server_id: i64,
+    /// `--web`: SimpleMethod's `error` and `sleep:N` requests.
+    web: bool,
 }
 
 impl Demo {
@@ -82,6 +114,23 @@ impl GrpcDemo for Demo {
             "SimpleMethod called by client({}) the message: {}",
             r.client_id, r.request_data
         );
+        if self.web && r.request_data == "error" {
+            return Err(
+                Status::invalid_argument("request_data \"error\" makes SimpleMethod fail")
+                    .with_detail(BadRequest::with_violation(
+                        "request_data",
+                        "the value \"error\" asks for an error",
+                    )),
+            );
+        }
+        if self.web
+            && let Some(ms) = r.request_data.strip_prefix("sleep:")
+        {
+            let ms = ms.parse::<u64>().unwrap_or(0).min(10_000);
+            // The call's deadline and the client's cancel end the call (the server
+            // supervises the handler); this only waits.
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
         Ok(Response::new(
             self.reply("Rust server SimpleMethod Ok!!!!".into()),
         ))
@@ -172,9 +221,15 @@ async fn main() {
         .grace_period(Duration::from_secs(args.grace_secs))
         .add_service(GrpcDemoServer::new(Demo {
             server_id: args.server_id,
+            web: args.web,
         }))
         .add_service(health.service())
         .add_service(reflection);
+    if args.web {
+        server = server
+            .http_handler(http_fn(page))
+            .cors(Cors::allow_any_origin());
+    }
     if let Some(token) = &args.token {
         server = server.interceptor(h2grpc_demo::auth::RequireBearer::new(token.clone()));
     }
