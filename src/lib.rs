@@ -287,6 +287,8 @@ mod error;
 pub mod framing;
 pub mod headers;
 pub mod health;
+#[allow(dead_code)]
+mod http1;
 pub mod keepalive;
 pub mod metadata;
 pub mod peer;
