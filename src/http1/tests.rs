@@ -638,3 +638,100 @@ fn the_fuzz_entry_agrees_with_itself_on_samples() {
         fuzz_request(sample);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_larger_than_the_buffer_flows_through_a_reading_handler() {
+    let limits = Limits {
+        body_buffer: 1000,
+        ..Limits::default()
+    };
+    let client = start(
+        limits,
+        4096,
+        |request: http::Request<RecvBody>, mut respond: Respond| {
+            Some(Box::pin(async move {
+                let mut body = request.into_body();
+                let (mut total, mut largest, mut sum) = (0usize, 0usize, 0u64);
+                while let Some(data) = poll_fn(|cx| body.poll_data(cx)).await {
+                    let data = data.unwrap();
+                    largest = largest.max(data.len());
+                    total += data.len();
+                    sum += data.iter().map(|&b| u64::from(b)).sum::<u64>();
+                    tokio::task::yield_now().await;
+                }
+                let text = format!("{total} {sum} {}", largest <= 1000);
+                let mut send = respond
+                    .send_response(http::Response::new(()), false)
+                    .unwrap();
+                send.send_data(Bytes::from(text), true).unwrap();
+            }))
+        },
+    );
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    let (mut reader, mut writer) = tokio::io::split(client.io);
+    let feeder = tokio::spawn(async move {
+        writer
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+            .await
+            .unwrap();
+        writer.write_all(&body).await.unwrap();
+        writer
+    });
+    let _writer = feeder.await.unwrap();
+    let mut got = vec![0u8; 4096];
+    let n = reader.read(&mut got).await.unwrap();
+    let text = format!("100000 {sum} true");
+    let expected = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    assert_eq!(strip_date(&String::from_utf8_lossy(&got[..n])), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_paces_a_large_response() {
+    let limits = Limits {
+        response_buffer: 1000,
+        ..Limits::default()
+    };
+    let mut client = start(limits, 512, |_, mut respond: Respond| {
+        Some(Box::pin(async move {
+            let mut send = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            let mut data = Bytes::from(vec![b'x'; 10_000]);
+            // The pattern of the h2 path (`send_windowed`): reserve, wait, send what fits.
+            while !data.is_empty() {
+                send.reserve_capacity(data.len());
+                let mut capacity = send.capacity();
+                while capacity == 0 {
+                    capacity = poll_fn(|cx| send.poll_capacity(cx)).await.unwrap().unwrap();
+                }
+                assert!(capacity <= 1000);
+                let piece = data.split_to(capacity.min(data.len()));
+                send.send_data(piece, false).unwrap();
+            }
+            send.send_data(Bytes::new(), true).unwrap();
+        }))
+    });
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (text, closed) = client.read().await;
+    assert!(!closed);
+    let (head, mut body) = text.split_once("\r\n\r\n").unwrap();
+    assert_eq!(head, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked");
+    let mut total = 0;
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        if size == 0 {
+            assert_eq!(rest, "\r\n");
+            break;
+        }
+        assert!(size <= 1000);
+        assert!(rest[..size].bytes().all(|b| b == b'x'));
+        total += size;
+        body = &rest[size + 2..];
+    }
+    assert_eq!(total, 10_000);
+}
