@@ -29,6 +29,7 @@ impl From<h2::RecvStream> for RecvBody {
 impl RecvBody {
     /// The next chunk of the body, already handed back to the peer's flow-control
     /// window (the caller's buffer is bounded by the receive limit); `None` at its end.
+    #[inline]
     pub(crate) fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         match self {
             RecvBody::H2(body) => match body.poll_data(cx) {
@@ -48,6 +49,7 @@ impl RecvBody {
     }
 
     /// The trailers after the body (h2 only: a gRPC client reads the status there).
+    #[inline]
     pub(crate) fn poll_trailers(
         &mut self,
         cx: &mut Context<'_>,
@@ -72,6 +74,7 @@ impl From<h2::SendStream<Bytes>> for SendBody {
 }
 
 impl SendBody {
+    #[inline]
     pub(crate) fn reserve_capacity(&mut self, bytes: usize) {
         match self {
             SendBody::H2(s) => s.reserve_capacity(bytes),
@@ -79,12 +82,16 @@ impl SendBody {
         }
     }
 
+    #[inline]
+
     pub(crate) fn capacity(&self) -> usize {
         match self {
             SendBody::H2(s) => s.capacity(),
             SendBody::Http1(s) => s.capacity(),
         }
     }
+
+    #[inline]
 
     pub(crate) fn poll_capacity(
         &mut self,
@@ -98,6 +105,8 @@ impl SendBody {
         }
     }
 
+    #[inline]
+
     pub(crate) fn send_data(&mut self, data: Bytes, end_of_stream: bool) -> Result<(), Error> {
         match self {
             SendBody::H2(s) => s.send_data(data, end_of_stream).map_err(Error::H2),
@@ -107,6 +116,7 @@ impl SendBody {
 
     /// End the body with trailers: h2 only (every protocol HTTP/1.1 carries puts its
     /// trailers in the body).
+    #[inline]
     pub(crate) fn send_trailers(&mut self, trailers: HeaderMap) -> Result<(), Error> {
         match self {
             SendBody::H2(s) => s.send_trailers(trailers).map_err(Error::H2),
@@ -118,6 +128,7 @@ impl SendBody {
     }
 
     /// Ready when the peer reset the stream or the connection is gone.
+    #[inline]
     pub(crate) fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self {
             SendBody::H2(s) => s.poll_reset(cx).map(|_| ()),
@@ -126,6 +137,7 @@ impl SendBody {
     }
 
     /// Abandon the body: an h2 RST_STREAM, or, over HTTP/1.1, closing the connection.
+    #[inline]
     pub(crate) fn send_reset(&mut self, reason: h2::Reason) {
         match self {
             SendBody::H2(s) => s.send_reset(reason),
@@ -148,6 +160,7 @@ impl From<h2::server::SendResponse<Bytes>> for Respond {
 
 impl Respond {
     /// Send the response head; with `end_of_stream` there is no body.
+    #[inline]
     pub(crate) fn send_response(
         &mut self,
         head: http::Response<()>,
@@ -166,6 +179,7 @@ impl Respond {
     }
 
     /// Ready when the client reset the stream or the connection is gone.
+    #[inline]
     pub(crate) fn poll_reset(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self {
             Respond::H2(r) => r.poll_reset(cx).map(|_| ()),
@@ -174,6 +188,7 @@ impl Respond {
     }
 
     /// Whether the exchange is HTTP/1.1 (no trailers, no full duplex).
+    #[inline]
     pub(crate) fn is_http1(&self) -> bool {
         matches!(self, Respond::Http1(_))
     }

@@ -195,12 +195,14 @@ impl Decoder {
 
     /// Read the body as one message without a prefix (Connect unary), compressed whole
     /// when the decoder has an encoding.
+    #[inline]
     pub(crate) fn whole_body(mut self) -> Decoder {
         self.whole = true;
         self
     }
 
     /// Read messages as JSON of `message`'s type.
+    #[inline]
     pub(crate) fn json(mut self, message: Option<crate::protocol::json::MessageJson>) -> Decoder {
         self.json = message;
         self
@@ -338,6 +340,7 @@ impl Decoder {
 
     /// The body ended: check it ended on a message boundary, and, for a whole body, make
     /// its one message ready for [`Decoder::decode`].
+    #[inline]
     pub(crate) fn end(&mut self) -> Result<(), Status> {
         if !self.whole {
             return self.finish();

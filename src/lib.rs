@@ -304,6 +304,16 @@ pub mod telemetry;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Run the HTTP/1.1 request parser over `data`, whole and in pieces; panics when the
+    /// two disagree or an invariant breaks.
+    pub fn http1_request(data: &[u8]) {
+        crate::http1::fuzz_request(data)
+    }
+}
+
 pub use client::Channel;
 pub use compression::{CompressionSwitch, Encoding};
 pub use error::Error;

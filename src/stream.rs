@@ -146,6 +146,7 @@ impl<T: prost::Message + Default> Streaming<T> {
     }
 
     /// The body is base64 (gRPC-Web text).
+    #[inline]
     pub(crate) fn with_text(mut self, text: bool) -> Self {
         self.text = text.then(Box::default);
         self
@@ -356,6 +357,7 @@ impl Encoder {
     }
 
     /// Write messages as JSON of `message`'s type.
+    #[inline]
     pub(crate) fn with_json(mut self, message: Option<MessageJson>) -> Encoder {
         self.json = message;
         self
@@ -481,6 +483,7 @@ impl Sender {
     }
 
     /// What goes on the wire for `data`: itself, or its base64 for a text body.
+    #[inline]
     fn outgoing(&self, data: Bytes) -> Bytes {
         if self.text && !data.is_empty() {
             crate::protocol::encode_text(&data)

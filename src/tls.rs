@@ -22,6 +22,9 @@ use crate::error::Error;
 
 /// The ALPN protocol gRPC runs on.
 pub const ALPN_H2: &[u8] = b"h2";
+/// The ALPN protocol of HTTP/1.1, offered beside `h2` when the server serves the web
+/// protocols (gRPC-Web and Connect), which browsers may speak over HTTP/1.1.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 /// The rustls crypto provider: the process default if the program installed one
 /// (`CryptoProvider::install_default`), else the one rustls picks from its crate features,
@@ -181,8 +184,8 @@ impl ServerTls {
         self.reload(&read(cert_chain.as_ref())?, &read(key.as_ref())?)
     }
 
-    /// The rustls configuration: ALPN `h2` only.
-    pub(crate) fn config(&self) -> Result<Arc<ServerConfig>, Error> {
+    /// The rustls configuration: ALPN `h2`, and `http/1.1` after it when `http1`.
+    pub(crate) fn config(&self, http1: bool) -> Result<Arc<ServerConfig>, Error> {
         let builder = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error("protocol versions", e))?;
@@ -202,6 +205,9 @@ impl ServerTls {
         };
         let mut config = builder.with_cert_resolver(self.current.clone());
         config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        if http1 {
+            config.alpn_protocols.push(ALPN_HTTP1.to_vec());
+        }
         Ok(Arc::new(config))
     }
 }

@@ -91,6 +91,7 @@ impl Wire {
     };
 
     /// Classify a request. gRPC's own content types come first and cost one comparison.
+    #[inline]
     pub(crate) fn classify(
         method: &Method,
         headers: &HeaderMap,
@@ -178,20 +179,25 @@ impl Wire {
     }
 
     /// Whether this wire form may be carried by HTTP/1.1 (gRPC needs HTTP/2's trailers).
+    #[inline]
     pub(crate) fn allows_http1(self) -> bool {
         self.protocol != Protocol::Grpc
     }
+
+    #[inline]
 
     pub(crate) fn is_grpc(self) -> bool {
         self.protocol == Protocol::Grpc
     }
 
     /// Whether the request's messages come whole, without the 5-byte prefix.
+    #[inline]
     pub(crate) fn unary_body(self) -> bool {
         matches!(self.protocol, Protocol::ConnectUnary { .. })
     }
 
     /// Whether bodies are base64 (`application/grpc-web-text`).
+    #[inline]
     pub(crate) fn is_text(self) -> bool {
         self.protocol == (Protocol::GrpcWeb { text: true })
     }
@@ -232,6 +238,7 @@ impl Wire {
     }
 
     /// Read a request's head. gRPC and gRPC-Web share gRPC's headers; Connect has its own.
+    #[inline]
     pub(crate) fn request_head(
         self,
         headers: &HeaderMap,
@@ -282,6 +289,7 @@ impl Wire {
     }
 
     /// The head of a response whose messages follow.
+    #[inline]
     pub(crate) fn response_headers(
         self,
         encoding: Option<Encoding>,
@@ -311,6 +319,7 @@ impl Wire {
     /// The last frame of a web response (gRPC-Web's trailers frame, Connect's
     /// end-of-stream message) ending the call with `status` and `trailers`. `None` for
     /// gRPC, whose status goes in real trailers.
+    #[inline]
     pub(crate) fn end_frame(self, status: &Status, trailers: &Metadata) -> Option<Bytes> {
         match self.protocol {
             Protocol::Grpc | Protocol::ConnectUnary { .. } => None,

@@ -743,6 +743,7 @@ impl Responder {
     }
 
     /// Send `response` as the head, with the call's extra headers.
+    #[inline]
     fn send_head(
         &mut self,
         mut response: http::Response<()>,

@@ -39,7 +39,9 @@ pub use router::Service;
 pub use web::{Cors, HttpHandler, http_fn};
 
 use crate::error::Error;
+use crate::exchange::{RecvBody, Respond};
 use crate::framing::{DEFAULT_MAX_RECEIVE_MESSAGE_SIZE, DEFAULT_MAX_SEND_MESSAGE_SIZE};
+use crate::http1;
 use crate::keepalive::{Activity, ActivityIo, DEFAULT_KEEPALIVE_TIMEOUT, Enforcement, Keepalive};
 use crate::peer::Peer;
 use crate::resolve::{IntoAddress, TcpOptions, UnixAddr, resolve};
@@ -447,7 +449,7 @@ impl Server {
         self.router.on_serve();
         #[cfg(feature = "tls")]
         let tls = match &self.tls {
-            Some(tls) => Some(TlsAcceptor::from(tls.config()?)),
+            Some(tls) => Some(TlsAcceptor::from(tls.config(self.web)?)),
             None => None,
         };
         let web = web::Web {
@@ -462,6 +464,7 @@ impl Server {
         };
         Ok(Shared {
             web,
+            http1: http1::Limits::default(),
             router: self.router.clone(),
             interceptors: Interceptors::new(&self.interceptors),
             config: self.config,
@@ -595,6 +598,8 @@ pub async fn shutdown_signal() {
 /// What every connection of one server shares.
 struct Shared {
     web: web::Web,
+    /// The limits of HTTP/1.1 connections (the web protocols).
+    http1: http1::Limits,
     router: Router,
     interceptors: Option<Interceptors>,
     config: Config,
@@ -700,7 +705,60 @@ async fn serve_socket<IO>(
         return Box::pin(serve_tls(socket, addr, acceptor, shared, state, deadline)).await;
     }
     let peer = Arc::new(Peer::new(addr, Vec::new()));
+    if shared.web.enabled {
+        return serve_sniffed(socket, shared, state, peer, deadline).await;
+    }
     serve_connection(socket, shared, state, peer, deadline).await
+}
+
+/// Tell HTTP/2 from HTTP/1.1 by the first bytes (the HTTP/2 preface or not), then serve
+/// the connection in its version.
+async fn serve_sniffed<IO>(
+    mut io: IO,
+    shared: &Shared,
+    state: watch::Receiver<u8>,
+    peer: Arc<Peer>,
+    deadline: Instant,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sniffed, prefix) = match tokio::time::timeout_at(deadline, http1::sniff(&mut io)).await {
+        Ok(Ok(sniffed)) => sniffed,
+        Ok(Err(_)) | Err(_) => return,
+    };
+    let io = http1::Rewind::new(prefix, io);
+    match sniffed {
+        http1::Sniffed::Http2 => serve_connection(io, shared, state, peer, deadline).await,
+        http1::Sniffed::Http1 => Box::pin(serve_http1(io, shared, state, peer)).await,
+    }
+}
+
+/// Serve HTTP/1.1 on `io`: gRPC-Web and Connect calls, one at a time, and the plain HTTP
+/// handler; gRPC itself needs HTTP/2 (505).
+async fn serve_http1<IO>(io: IO, shared: &Shared, mut state: watch::Receiver<u8>, peer: Arc<Peer>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shutdown = async move {
+        let _ = state.wait_for(|&s| s != RUNNING).await;
+    };
+    let accepting = Accepting {
+        config: shared.config,
+        router: &shared.router,
+        interceptors: shared.interceptors.as_ref(),
+        peer: &peer,
+        web: &shared.web,
+    };
+    http1::serve(io, shared.http1.clone(), shutdown, |request, respond| {
+        let (parts, body) = request.into_parts();
+        call::accept(
+            parts,
+            RecvBody::Http1(body),
+            Respond::Http1(respond),
+            &accepting,
+        )
+    })
+    .await
 }
 
 /// The TLS handshake (ALPN `h2` required), then the connection over it.
@@ -724,16 +782,24 @@ async fn serve_tls<IO>(
         }
     };
     let session = tls.get_ref().1;
-    if session.alpn_protocol() != Some(ALPN_H2) {
-        let why = "no ALPN h2 (gRPC needs it): connection closed";
-        return shared.faults.record(Fault::NoAlpnH2, addr, &why);
-    }
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
     let certificates = session
         .peer_certificates()
         .map(<[_]>::to_vec)
         .unwrap_or_default();
     let peer = Arc::new(Peer::new(addr, certificates));
-    serve_connection(tls, shared, state, peer, deadline).await;
+    match alpn.as_deref() {
+        Some(ALPN_H2) => serve_connection(tls, shared, state, peer, deadline).await,
+        // The web protocols over HTTP/1.1; without ALPN, the first bytes tell.
+        Some(crate::tls::ALPN_HTTP1) if shared.web.enabled => {
+            Box::pin(serve_http1(tls, shared, state, peer)).await
+        }
+        None if shared.web.enabled => serve_sniffed(tls, shared, state, peer, deadline).await,
+        _ => {
+            let why = "no ALPN h2 (gRPC needs it): connection closed";
+            shared.faults.record(Fault::NoAlpnH2, addr, &why)
+        }
+    }
 }
 
 /// Serve one connection: accept every ready stream, start its call, and flush the

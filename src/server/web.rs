@@ -157,6 +157,7 @@ impl Web {
     }
 
     /// The CORS headers of a response to `request`, when it comes from an allowed origin.
+    #[inline]
     pub(crate) fn response_headers(&self, request: &HeaderMap) -> Option<Box<HeaderMap>> {
         let cors = self.cors.as_ref()?;
         let origin = cors.allowed(request)?;
