@@ -131,6 +131,7 @@ pub(crate) fn whole_payload(
 }
 
 /// Decode a protobuf payload; failure is `INTERNAL`, as the spec says for parse errors.
+#[inline]
 pub fn decode_payload<M: prost::Message + Default>(payload: Bytes) -> Result<M, Status> {
     M::decode(payload)
         .map_err(|e| Status::internal(format!("failed to decode protobuf message: {e}")))
@@ -170,10 +171,10 @@ pub struct Decoder {
     /// The body is one message without a prefix (a Connect unary request): it is
     /// gathered whole and handed out at [`Decoder::end`].
     whole: bool,
-    /// A whole body, ended and not yet handed out.
-    ready: Option<Message>,
+    /// A whole body that ended (its message waits in `partial` to be handed out).
+    ended: bool,
     /// Messages are JSON of this type, turned into protobuf before decoding.
-    json: Option<crate::protocol::json::MessageJson>,
+    json: Option<Box<crate::protocol::json::MessageJson>>,
 }
 
 impl Decoder {
@@ -188,24 +189,24 @@ impl Decoder {
             pending: Bytes::new(),
             partial: BytesMut::new(),
             whole: false,
-            ready: None,
+            ended: false,
             json: None,
         }
     }
 
-    /// Read the body as one message without a prefix (Connect unary), compressed whole
-    /// when the decoder has an encoding.
-    #[inline]
-    pub(crate) fn whole_body(mut self) -> Decoder {
-        self.whole = true;
-        self
-    }
-
-    /// Read messages as JSON of `message`'s type.
-    #[inline]
-    pub(crate) fn json(mut self, message: Option<crate::protocol::json::MessageJson>) -> Decoder {
-        self.json = message;
-        self
+    /// A decoder for a call's wire form: with `whole`, the body is one message without
+    /// a prefix (Connect unary), compressed whole when there is an encoding; with `json`,
+    /// messages are JSON of that type.
+    pub(crate) fn for_wire(
+        max_message_size: usize,
+        encoding: Option<Encoding>,
+        whole: bool,
+        json: Option<crate::protocol::json::MessageJson>,
+    ) -> Decoder {
+        let mut decoder = Decoder::new(max_message_size, encoding);
+        decoder.whole = whole;
+        decoder.json = json.map(Box::new);
+        decoder
     }
 
     /// Add the next received bytes.
@@ -321,8 +322,15 @@ impl Decoder {
     /// A whole body (see [`Decoder::whole_body`]): nothing until [`Decoder::end`], and
     /// never more than the receive limit held.
     fn decode_whole(&mut self) -> Result<Option<Message>, Status> {
-        if let Some(message) = self.ready.take() {
-            return Ok(Some(message));
+        if self.ended {
+            if self.state_taken() {
+                return Ok(None);
+            }
+            let data = self.partial.split().freeze();
+            return Ok(Some(Message {
+                compressed: self.encoding.is_some(),
+                data,
+            }));
         }
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
@@ -338,6 +346,19 @@ impl Decoder {
         Ok(None)
     }
 
+    /// Whether the one message of an ended whole body was handed out (marked by moving
+    /// the state off `Header`, which a whole body does not otherwise use).
+    fn state_taken(&mut self) -> bool {
+        if matches!(self.state, State::Body { .. }) {
+            return true;
+        }
+        self.state = State::Body {
+            compressed: false,
+            len: 0,
+        };
+        false
+    }
+
     /// The body ended: check it ended on a message boundary, and, for a whole body, make
     /// its one message ready for [`Decoder::decode`].
     #[inline]
@@ -346,15 +367,12 @@ impl Decoder {
             return self.finish();
         }
         self.decode_whole()?;
-        let data = self.partial.split().freeze();
-        self.ready = Some(Message {
-            compressed: self.encoding.is_some(),
-            data,
-        });
+        self.ended = true;
         Ok(())
     }
 
     /// Check that the stream ended on a message boundary.
+    #[inline]
     pub fn finish(&self) -> Result<(), Status> {
         if self.whole {
             return Ok(());

@@ -339,7 +339,7 @@ pub(crate) struct Encoder {
     encoding: Option<Encoding>,
     compression: Compression,
     /// Messages are written as JSON of this type.
-    json: Option<MessageJson>,
+    json: Option<Box<MessageJson>>,
 }
 
 impl Encoder {
@@ -356,11 +356,19 @@ impl Encoder {
         }
     }
 
-    /// Write messages as JSON of `message`'s type.
-    #[inline]
-    pub(crate) fn with_json(mut self, message: Option<MessageJson>) -> Encoder {
-        self.json = message;
-        self
+    /// An encoder writing messages as JSON of `json`'s type when given.
+    pub(crate) fn for_wire(
+        max_message_size: usize,
+        encoding: Option<Encoding>,
+        compression: Compression,
+        json: Option<MessageJson>,
+    ) -> Encoder {
+        Encoder {
+            max_message_size,
+            encoding,
+            compression,
+            json: json.map(Box::new),
+        }
     }
 
     /// One Length-Prefixed-Message, compressed when the encoding and the switch say so.

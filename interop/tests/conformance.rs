@@ -1,7 +1,8 @@
 //! The ConnectRPC conformance suite's server mode against `conformance-server` (our
 //! h2grpc server): the runner (`connectconformance`, connectrpc/conformance) starts the
-//! binary Cargo built for this test, runs its gRPC cases (`config-grpc.yaml`: HTTP/2, h2c
-//! and TLS with client certificates, identity and gzip, every stream type) and must report
+//! binary Cargo built for this test, runs every case of `config-all.yaml` (gRPC, gRPC-Web
+//! and Connect; HTTP/1.1 and HTTP/2; h2c and TLS with client certificates; proto and JSON;
+//! identity, gzip and deflate; Connect GET; receive limits; 5,534 cases) and must report
 //! every case passed, with no known-failing list.
 //!
 //! The runner and its configurations are looked for in `H2GRPC_CONFORMANCE_DIR`, else in
@@ -22,20 +23,20 @@ fn kit_dir() -> PathBuf {
 }
 
 #[test]
-fn conformance_server_passes_every_grpc_case() {
+fn conformance_server_passes_every_case_of_config_all() {
     let dir = kit_dir();
     let runner = dir.join("connectconformance");
-    let config = dir.join("config-grpc.yaml");
+    let config = dir.join("config-all.yaml");
     if !runner.is_file() || !config.is_file() {
         h2grpc_test_support::missing(
-            "conformance_server_passes_every_grpc_case",
+            "conformance_server_passes_every_case_of_config_all",
             &format!(
                 "the ConnectRPC conformance runner is missing: expected {} and {}",
                 runner.display(),
                 config.display()
             ),
             "put connectconformance (connectrpc/conformance, v1.0.5 or later) and \
-             config-grpc.yaml there, or point H2GRPC_CONFORMANCE_DIR at them",
+             config-all.yaml there, or point H2GRPC_CONFORMANCE_DIR at them",
         );
         return;
     }

@@ -417,19 +417,12 @@ impl Call {
                 }
                 None => (None, None),
             };
-            let mut decoder =
-                Decoder::new(config.max_receive_message_size, head.encoding).json(input);
-            if wire.unary_body() {
-                decoder = decoder.whole_body();
-            }
-            let requests = Streaming::<Req>::new(body, Side::Server, decoder)
-                .with_text(wire.is_text())
-                .with_counts(counts.clone());
+            let request_counts = counts.clone();
             // What interceptors add to the response; only a call with interceptors has it.
             let mut extras: Option<Box<ResponseExtras>> = None;
-            let mut responder = Responder::new(respond, wire);
-            responder.counts = counts;
-            responder.extra = extra;
+            // Only the stream's reset is watched while the handler runs; the Responder is
+            // made after it, so the call's future does not hold both at once (smaller).
+            let mut respond = respond;
             let mut deadline = Deadline::after(head.timeout);
             let outcome = {
                 let extras_slot = &mut extras;
@@ -447,6 +440,17 @@ impl Call {
                         };
                         call.run(intercept).await?;
                     }
+                    // Made here, not captured: what an async block captures it holds for
+                    // its whole life, and the stream is only needed until it is taken.
+                    let decoder = Decoder::for_wire(
+                        config.max_receive_message_size,
+                        head.encoding,
+                        wire.unary_body(),
+                        input,
+                    );
+                    let requests = Streaming::<Req>::new(body, Side::Server, decoder)
+                        .with_text(wire.is_text())
+                        .with_counts(request_counts);
                     let (message, compressed) = Q::take(requests).await?;
                     let mut request = Request::from_parts(metadata, message, head.timeout);
                     request.compression.received_compressed = compressed;
@@ -460,11 +464,14 @@ impl Call {
                         Ok(polled) => polled,
                         Err(panic) => Poll::Ready(Err(Status::from_panic(panic))),
                     },
-                    |cx| responder.poll_reset(cx),
+                    |cx| respond.poll_reset(cx).is_ready(),
                     &mut deadline,
                 )
                 .await
             };
+            let mut responder = Responder::new(respond, wire);
+            responder.counts = counts;
+            responder.extra = extra;
             // A failed call: the interceptors' headers held for the response headers, and
             // their trailers.
             let failed = |responder: &mut Responder, extras: Option<Box<ResponseExtras>>| {
@@ -506,8 +513,12 @@ impl Call {
                         config.send_compression,
                         head.accept,
                     );
-                    let encoder = Encoder::new(config.max_send_message_size, encoding, compression)
-                        .with_json(output);
+                    let encoder = Encoder::for_wire(
+                        config.max_send_message_size,
+                        encoding,
+                        compression,
+                        output,
+                    );
                     responder.prepare((encoding, metadata), encoder);
                     if !headers_first || responder.write_header() {
                         P::send(responder, message, trailers, deadline).await;
