@@ -206,6 +206,8 @@ pub(crate) fn accept<R: Route>(
         _ => match web.descriptors().method(parts.uri.path()) {
             Some(json) => Some(Box::new(json)),
             None if wire.format == protocol::Format::Proto => None,
+            // The service has descriptors but no such method: answered as unknown below.
+            None if service.file_descriptor_set().is_some() => None,
             None => {
                 let status = Status::internal(format!(
                     "no descriptors for {}: JSON cannot be read for it (its service gives no \
