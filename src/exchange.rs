@@ -83,7 +83,6 @@ impl SendBody {
     }
 
     #[inline]
-
     pub(crate) fn capacity(&self) -> usize {
         match self {
             SendBody::H2(s) => s.capacity(),
@@ -92,7 +91,6 @@ impl SendBody {
     }
 
     #[inline]
-
     pub(crate) fn poll_capacity(
         &mut self,
         cx: &mut Context<'_>,
@@ -106,7 +104,6 @@ impl SendBody {
     }
 
     #[inline]
-
     pub(crate) fn send_data(&mut self, data: Bytes, end_of_stream: bool) -> Result<(), Error> {
         match self {
             SendBody::H2(s) => s.send_data(data, end_of_stream).map_err(Error::H2),

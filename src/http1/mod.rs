@@ -97,6 +97,7 @@ impl Error {
     }
 
     /// What went wrong.
+    #[allow(dead_code)] // what went wrong, for tests and logs
     pub(crate) fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -168,6 +169,7 @@ impl<IO> Rewind<IO> {
     }
 
     /// The wrapped connection (any prefix not read yet is lost).
+    #[allow(dead_code)] // the transport back, for tests
     pub(crate) fn into_inner(self) -> IO {
         self.io
     }

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
+use super::server::Call;
 use super::*;
 
 /// A connection served with `handler`; the sender stops it (shutdown) when used.

@@ -58,6 +58,7 @@ pub(crate) fn code_name(code: Code) -> &'static str {
 
 /// The code Connect names `name`: one of the 16 error codes, exactly as Connect spells
 /// them (`None` for anything else, `"ok"` and `"cancelled"` included).
+#[allow(dead_code)] // read by the client's side of Connect, next
 pub(crate) fn code_from_name(name: &str) -> Option<Code> {
     Some(match name {
         "canceled" => Code::Cancelled,
@@ -107,6 +108,7 @@ pub(crate) fn http_status(code: Code) -> StatusCode {
 
 /// The code a client infers from the HTTP status of a response that carries no Connect
 /// error (the spec's "HTTP to Error Code" table; gRPC's, except that 431 is `unknown`).
+#[allow(dead_code)] // read by the client's side of Connect, next
 pub(crate) fn code_from_http(status: StatusCode) -> Code {
     match status.as_u16() {
         400 => Code::Internal,
@@ -192,11 +194,13 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Standard base64 first (as sent), then URL-safe; padded or not.
+#[allow(dead_code)] // read by the client's side of Connect, next
 const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+#[allow(dead_code)] // read by the client's side of Connect, next
 fn decode_value(value: &str) -> Option<Vec<u8>> {
     metadata::decode_bin(value.as_bytes())
         .ok()
@@ -208,6 +212,7 @@ fn decode_value(value: &str) -> Option<Vec<u8>> {
 /// `error` is not a Connect error: not an object, a `message` that is not a string,
 /// `details` that are not an array. A detail that is not an object with a string `type`
 /// and a base64 `value` is dropped, the rest kept.
+#[allow(dead_code)] // read by the client's side of Connect, next
 fn read_error(error: &Value, fallback: Code) -> Result<Status, String> {
     let Value::Object(error) = error else {
         return Err("not a JSON object".into());
@@ -257,6 +262,7 @@ fn read_error(error: &Value, fallback: Code) -> Result<Status, String> {
 /// A body that is no Connect error (empty, not JSON, `null`, not an object) gives the code
 /// `code_from_http` infers, with a message saying what came; so does a body whose code is
 /// missing or unknown, keeping its message and details.
+#[allow(dead_code)] // read by the client's side of Connect, next
 pub(crate) fn parse_error_json(body: &[u8], http: StatusCode) -> Status {
     let fallback = code_from_http(http);
     let not_an_error = |what: &dyn fmt::Display| {
@@ -336,6 +342,7 @@ pub(crate) fn end_stream_json_with(
 /// base64). Unknown fields are ignored. A message that is not one (not a JSON object, an
 /// `error` that is no Connect error, metadata that is not an object of arrays of strings
 /// valid in headers) is `Err`, `INTERNAL`.
+#[allow(dead_code)] // read by the client's side of Connect, next
 pub(crate) fn parse_end_stream(body: &[u8]) -> Result<(Status, Metadata), Status> {
     let malformed = |what: &dyn fmt::Display| {
         Status::internal(format!("malformed end-of-stream message: {what}"))

@@ -101,8 +101,10 @@ pub(crate) struct MethodJson {
     /// `option idempotency_level = NO_SIDE_EFFECTS;`: the method may be called with GET.
     pub no_side_effects: bool,
     /// The client sends a stream of messages.
+    #[allow(dead_code)] // for the client's choice of Connect content type, next
     pub client_streaming: bool,
     /// The server sends a stream of messages.
+    #[allow(dead_code)] // for the client's choice of Connect content type, next
     pub server_streaming: bool,
 }
 

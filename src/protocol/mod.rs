@@ -185,7 +185,6 @@ impl Wire {
     }
 
     #[inline]
-
     pub(crate) fn is_grpc(self) -> bool {
         self.protocol == Protocol::Grpc
     }
