@@ -203,6 +203,16 @@
 //! - `stream`: the two message pipelines of an h2 stream: [`Streaming`] (inbound: h2 bytes
 //!   into the decoder, flow-control release) and `Sender` (outbound: encode, compress,
 //!   batch into DATA frames, wait for the peer's window, watch reset and deadline).
+//! - `exchange`: what carries a call's bytes, an h2 stream or an HTTP/1.1 exchange, as
+//!   three enums with h2's verbs (`RecvBody`, `SendBody`, `Respond`).
+//! - `protocol`: the protocol seam. A `Wire` (gRPC, gRPC-Web or Connect; protobuf or JSON)
+//!   is read off a request's content type once, and every head, message and end is written
+//!   the way it says; `protocol/json.rs` is protobuf's JSON mapping (prost-reflect, over
+//!   the descriptors the generator embeds), `protocol/connect_error.rs` Connect's error and
+//!   end-of-stream JSON.
+//! - `http1`: HTTP/1.1 on `httparse` for the web protocols: the incremental request
+//!   reader with its limits, the connection driver (keep-alive, pipelining, chunked bodies,
+//!   backpressure, timeouts), and telling an HTTP/2 connection from an HTTP/1.1 one.
 //! - `request`: [`Request`] and [`Response`], a message with its metadata.
 //! - [`server`]: [`Server`] (listeners, connection tasks, shutdown); each connection's
 //!   lifetime (`server/lifetime.rs`: shutdown, keepalive, ping enforcement, idle and age
@@ -211,8 +221,9 @@
 //!   call: it finds the `Service` a path names; the call module defines that seam),
 //!   interceptors (async, in order, before the handler: refuse a call, add response
 //!   metadata, hand the handler extensions), and the call (a request side and a response
-//!   side, and the `Responder` that alone writes a response: headers lazily, then trailers
-//!   or a Trailers-Only answer).
+//!   side, and the `Responder` that alone writes a response, in the call's wire form:
+//!   headers lazily, then trailers, a status frame, or a Trailers-Only answer), and the web
+//!   settings (`server/web.rs`: CORS, the plain HTTP handler for requests that are no call).
 //! - [`client`]: [`Channel`]: targets and resolvers, a subchannel per address with
 //!   connectivity states and backoff, `pick_first` / `round_robin`, the service config,
 //!   interceptors; the call (`client/call.rs`: a request side and a response side, as on
