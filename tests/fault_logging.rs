@@ -63,7 +63,9 @@ async fn a_thousand_bad_handshakes_give_debug_lines_and_one_warn_summary_per_ser
         let certs = TestCerts::generate();
         let tls = ServerTls::from_pem_files(&certs.server_cert, &certs.server_key).unwrap();
         let tls_server = TestServer::start_with(Server::new().tls(tls)).await;
-        let plain = TestServer::start().await;
+        // gRPC only: with the web protocols on, that HTTP/1.1 request would be served
+        // (a 404), not a failed HTTP/2 handshake.
+        let plain = TestServer::start_with(Server::new().web_protocols(false)).await;
         const EACH: usize = 500;
         for (addr, garbage) in [
             (tls_server.addr, &b"\x16\x03\x01\x00\x05hello, not TLS"[..]),
@@ -109,7 +111,12 @@ async fn a_thousand_bad_handshakes_give_debug_lines_and_one_warn_summary_per_ser
 
         // The next summary counts what the interval held back.
         let interval = Duration::from_millis(300);
-        let counted = TestServer::start_with(Server::new().fault_summary_interval(interval)).await;
+        let counted = TestServer::start_with(
+            Server::new()
+                .fault_summary_interval(interval)
+                .web_protocols(false),
+        )
+        .await;
         let bad = || async {
             let mut socket = tokio::net::TcpStream::connect(counted.addr).await.unwrap();
             let _ = socket.write_all(b"not a preface at all!!!!!").await;

@@ -28,6 +28,7 @@ use h2grpc_test_support::lpm;
 use h2grpc_test_support::raw::*;
 use h2grpc_test_support::relay::Relay;
 use h2grpc_test_support::service::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
@@ -739,7 +740,8 @@ async fn settings_flood_that_is_read_gets_every_ack() {
 async fn garbage_instead_of_the_preface_closes_the_connection() {
     let _serial = SERIAL.lock().await;
     bounded(async {
-        let server = TestServer::start().await;
+        // gRPC only (the web protocols off): what is not the HTTP/2 preface is refused.
+        let server = TestServer::start_with(Server::new().web_protocols(false)).await;
         let garbage: [(&str, Vec<u8>); 4] = [
             (
                 "HTTP/1.1 request",
@@ -767,6 +769,66 @@ async fn garbage_instead_of_the_preface_closes_the_connection() {
                 [(SETTINGS, 0)],
                 "{name}: the server's SETTINGS, then close"
             );
+            assert_serves(server.addr).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_the_web_protocols_what_is_not_http2_is_read_as_http1() {
+    let _serial = SERIAL.lock().await;
+    bounded(async {
+        // The default server: the first bytes that are not the HTTP/2 preface are read as
+        // HTTP/1.1 (gRPC-Web and Connect), and answered as HTTP/1.1 does.
+        let server = TestServer::start().await;
+        let cases: [(&str, Vec<u8>, &str, bool); 4] = [
+            (
+                "an HTTP/1.1 request for a path no service owns",
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+                "HTTP/1.1 404 ",
+                false,
+            ),
+            ("bytes 0xff", vec![0xff; 64], "HTTP/1.1 400 ", true),
+            (
+                "a preface with one wrong byte",
+                {
+                    let mut p = PREFACE.to_vec();
+                    p[20] = b'X';
+                    p
+                },
+                "HTTP/1.1 505 ",
+                true,
+            ),
+            (
+                "a SETTINGS frame with no preface",
+                frame(SETTINGS, 0, 0, &[]),
+                "HTTP/1.1 400 ",
+                true,
+            ),
+        ];
+        for (name, bytes, status_line, closes) in cases {
+            let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+            socket.write_all(&bytes).await.unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return true,
+                        Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    }
+                    if !closes && answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        return false;
+                    }
+                }
+            })
+            .await;
+            let text = String::from_utf8_lossy(&answer);
+            assert!(text.starts_with(status_line), "{name}: {text:?}");
+            if closes {
+                assert_eq!(read, Ok(true), "{name}: the connection is closed after the answer");
+            }
             assert_serves(server.addr).await;
         }
     })

@@ -398,9 +398,13 @@ async fn only_protobuf_grpc_content_types_are_served() {
             let response = raw_request(server.addr, with(served), &body).await;
             assert_eq!(response.grpc_status(), Some(Code::Ok), "{served}");
         }
-        // Not gRPC at all (grpc-go: 415); another codec, never read as protobuf
-        // (connect-go: 415 for a codec it has not registered).
-        for refused in ["application/grpcfoo", "application/grpc+json"] {
+        // JSON is a codec we have: a protobuf body sent as `+json` is read as JSON, and is
+        // not JSON (INVALID_ARGUMENT), never read as protobuf.
+        let response = raw_request(server.addr, with("application/grpc+json"), &body).await;
+        assert_eq!(response.grpc_status(), Some(Code::InvalidArgument));
+        // Not gRPC at all (grpc-go: 415); another codec (connect-go: 415 for a codec it
+        // has not registered).
+        for refused in ["application/grpcfoo", "application/grpc+thrift"] {
             let response = raw_request(server.addr, with(refused), &body).await;
             assert_eq!(response.status, 415, "{refused}");
             assert_eq!(response.grpc_status(), None, "{refused}");

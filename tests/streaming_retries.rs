@@ -703,6 +703,13 @@ fn streaming_calls_to_a_grpcio_server_are_retried_with_every_message() {
         }
         assert_eq!(echoed, texts(&["x", "y"]));
     }));
+    // The peer prints each attempt as it ends; the last line may still be on its way when
+    // the client has its answer: wait for it (a few seconds at most).
+    let last = "bidi attempt 2 previous=2 messages=x,y";
+    let waited = std::time::Instant::now();
+    while !server.stdout().contains(last) && waited.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = server.stdout();
     server.stop();
     // What grpcio saw (shown with `--nocapture`).

@@ -199,6 +199,12 @@ async fn a_reloaded_certificate_serves_new_connections_while_old_ones_keep_their
 
 /// A raw TLS client offering `alpn`; whether the server let it send a request.
 async fn handshake_with_alpn(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8]]) -> bool {
+    first_answer(addr, ca, alpn).await.is_some()
+}
+
+/// A raw TLS client offering `alpn` that sends the HTTP/2 preface and an empty SETTINGS;
+/// the first bytes of the answer, `None` when the server refused or closed.
+async fn first_answer(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8]]) -> Option<Vec<u8>> {
     use tokio_rustls::rustls::{self, pki_types};
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile_certs(ca) {
@@ -212,7 +218,7 @@ async fn handshake_with_alpn(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = pki_types::ServerName::try_from("localhost").unwrap();
     let Ok(mut tls) = connector.connect(name, tcp).await else {
-        return false;
+        return None;
     };
     // Handshake done: the HTTP/2 preface must get an answer (SETTINGS), not a close.
     if tls
@@ -220,13 +226,13 @@ async fn handshake_with_alpn(addr: std::net::SocketAddr, ca: &[u8], alpn: &[&[u8
         .await
         .is_err()
     {
-        return false;
+        return None;
     }
-    let mut buf = [0u8; 9];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await,
-        Ok(Ok(n)) if n > 0
-    )
+    let mut buf = [0u8; 16];
+    match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => Some(buf[..n].to_vec()),
+        _ => None,
+    }
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
@@ -240,14 +246,28 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'sta
 async fn a_client_that_does_not_offer_alpn_h2_is_refused() {
     bounded(async {
         let certs = TestCerts::generate();
-        let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
         let ca = pem(&certs.ca_cert);
+        // gRPC only: ALPN h2 or nothing, as grpc-go.
+        let grpc_only = Server::new()
+            .tls(server_tls(&certs))
+            .web_protocols(false);
+        let server = TestServer::start_with(grpc_only).await;
         assert!(
             handshake_with_alpn(server.addr, &ca, &[b"h2"]).await,
             "h2 is served"
         );
         assert!(!handshake_with_alpn(server.addr, &ca, &[b"http/1.1"]).await);
         assert!(!handshake_with_alpn(server.addr, &ca, &[]).await);
+        // With the web protocols (the default), ALPN http/1.1 is offered too: what arrives
+        // on it is read as HTTP/1.1, so an HTTP/2 preface there gets an HTTP/1.1 error, not
+        // HTTP/2's SETTINGS; and an HTTP/2 preface without ALPN is still refused.
+        let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
+        let h2 = first_answer(server.addr, &ca, &[b"h2"]).await.expect("h2 is served");
+        assert_eq!(h2[3], 0x04, "SETTINGS first: {h2:?}");
+        let http1 = first_answer(server.addr, &ca, &[b"http/1.1"]).await;
+        let http1 = http1.expect("an HTTP/1.1 answer");
+        assert!(http1.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&http1));
+        assert!(first_answer(server.addr, &ca, &[]).await.is_none());
     })
     .await
 }

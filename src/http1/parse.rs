@@ -109,6 +109,9 @@ impl HeadScanner {
             let newline = i + offset;
             if !self.line_done {
                 self.line_done = true;
+                // As for a partial line (`partial`), the method first: the same answer
+                // whether the line came whole or in pieces.
+                check_method(&buf[start..newline])?;
                 if newline - start > limits.max_request_line {
                     return Err(uri_too_long());
                 }
@@ -141,14 +144,36 @@ impl HeadScanner {
         start: usize,
         limits: &Limits,
     ) -> Result<Option<usize>, HeadError> {
-        if !self.line_done && buf.len() - start > limits.max_request_line {
-            return Err(uri_too_long());
+        if !self.line_done {
+            // The method is a token: bytes that cannot be one (binary, an HTTP/2 frame)
+            // are refused now, not after the header-read timeout.
+            check_method(&buf[start..])?;
+            if buf.len() - start > limits.max_request_line {
+                return Err(uri_too_long());
+            }
         }
         if buf.len() > limits.max_head_bytes {
             return Err(too_large());
         }
         Ok(None)
     }
+}
+
+/// The start of a request line (up to its first space, or all of it) must be a method,
+/// a token; a CR ending the line is not part of it.
+fn check_method(line: &[u8]) -> Result<(), HeadError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let method = line.iter().position(|&b| b == b' ').map_or(line, |sp| &line[..sp]);
+    if method.iter().all(|&b| is_tchar(b)) {
+        Ok(())
+    } else {
+        Err(HeadError::new(StatusCode::BAD_REQUEST, "malformed request line"))
+    }
+}
+
+/// RFC 9110's `tchar`: what a method (a token) may hold.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn too_large() -> HeadError {

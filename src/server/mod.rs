@@ -706,19 +706,20 @@ async fn serve_socket<IO>(
     }
     let peer = Arc::new(Peer::new(addr, Vec::new()));
     if shared.web.enabled {
-        return serve_sniffed(socket, shared, state, peer, deadline).await;
+        return serve_sniffed(socket, shared, state, peer, deadline, true).await;
     }
     serve_connection(socket, shared, state, peer, deadline).await
 }
 
 /// Tell HTTP/2 from HTTP/1.1 by the first bytes (the HTTP/2 preface or not), then serve
-/// the connection in its version.
+/// the connection in its version (HTTP/2 only when `http2`).
 async fn serve_sniffed<IO>(
     mut io: IO,
     shared: &Shared,
     state: watch::Receiver<u8>,
     peer: Arc<Peer>,
     deadline: Instant,
+    http2: bool,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -728,6 +729,10 @@ async fn serve_sniffed<IO>(
     };
     let io = http1::Rewind::new(prefix, io);
     match sniffed {
+        http1::Sniffed::Http2 if !http2 => {
+            let why = "no ALPN h2 (gRPC needs it): connection closed";
+            shared.faults.record(Fault::NoAlpnH2, peer.addr(), &why)
+        }
         http1::Sniffed::Http2 => serve_connection(io, shared, state, peer, deadline).await,
         http1::Sniffed::Http1 => Box::pin(serve_http1(io, shared, state, peer)).await,
     }
@@ -794,7 +799,10 @@ async fn serve_tls<IO>(
         Some(crate::tls::ALPN_HTTP1) if shared.web.enabled => {
             Box::pin(serve_http1(tls, shared, state, peer)).await
         }
-        None if shared.web.enabled => serve_sniffed(tls, shared, state, peer, deadline).await,
+        // Without ALPN: HTTP/1.1 is served; gRPC still needs ALPN h2 (as grpc-go asks).
+        None if shared.web.enabled => {
+            serve_sniffed(tls, shared, state, peer, deadline, false).await
+        }
         _ => {
             let why = "no ALPN h2 (gRPC needs it): connection closed";
             shared.faults.record(Fault::NoAlpnH2, addr, &why)
