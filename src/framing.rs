@@ -197,6 +197,7 @@ impl Decoder {
     /// A decoder for a call's wire form: with `whole`, the body is one message without
     /// a prefix (Connect unary), compressed whole when there is an encoding; with `json`,
     /// messages are JSON of that type.
+    #[inline]
     pub(crate) fn for_wire(
         max_message_size: usize,
         encoding: Option<Encoding>,

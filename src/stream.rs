@@ -357,6 +357,7 @@ impl Encoder {
     }
 
     /// An encoder writing messages as JSON of `json`'s type when given.
+    #[inline]
     pub(crate) fn for_wire(
         max_message_size: usize,
         encoding: Option<Encoding>,
