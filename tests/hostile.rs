@@ -827,7 +827,11 @@ async fn with_the_web_protocols_what_is_not_http2_is_read_as_http1() {
             let text = String::from_utf8_lossy(&answer);
             assert!(text.starts_with(status_line), "{name}: {text:?}");
             if closes {
-                assert_eq!(read, Ok(true), "{name}: the connection is closed after the answer");
+                assert_eq!(
+                    read,
+                    Ok(true),
+                    "{name}: the connection is closed after the answer"
+                );
             }
             assert_serves(server.addr).await;
         }

@@ -248,9 +248,7 @@ async fn a_client_that_does_not_offer_alpn_h2_is_refused() {
         let certs = TestCerts::generate();
         let ca = pem(&certs.ca_cert);
         // gRPC only: ALPN h2 or nothing, as grpc-go.
-        let grpc_only = Server::new()
-            .tls(server_tls(&certs))
-            .web_protocols(false);
+        let grpc_only = Server::new().tls(server_tls(&certs)).web_protocols(false);
         let server = TestServer::start_with(grpc_only).await;
         assert!(
             handshake_with_alpn(server.addr, &ca, &[b"h2"]).await,
@@ -262,11 +260,17 @@ async fn a_client_that_does_not_offer_alpn_h2_is_refused() {
         // on it is read as HTTP/1.1, so an HTTP/2 preface there gets an HTTP/1.1 error, not
         // HTTP/2's SETTINGS; and an HTTP/2 preface without ALPN is still refused.
         let server = TestServer::start_with(Server::new().tls(server_tls(&certs))).await;
-        let h2 = first_answer(server.addr, &ca, &[b"h2"]).await.expect("h2 is served");
+        let h2 = first_answer(server.addr, &ca, &[b"h2"])
+            .await
+            .expect("h2 is served");
         assert_eq!(h2[3], 0x04, "SETTINGS first: {h2:?}");
         let http1 = first_answer(server.addr, &ca, &[b"http/1.1"]).await;
         let http1 = http1.expect("an HTTP/1.1 answer");
-        assert!(http1.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&http1));
+        assert!(
+            http1.starts_with(b"HTTP/1.1 "),
+            "{:?}",
+            String::from_utf8_lossy(&http1)
+        );
         assert!(first_answer(server.addr, &ca, &[]).await.is_none());
     })
     .await

@@ -163,11 +163,17 @@ impl HeadScanner {
 /// a token; a CR ending the line is not part of it.
 fn check_method(line: &[u8]) -> Result<(), HeadError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let method = line.iter().position(|&b| b == b' ').map_or(line, |sp| &line[..sp]);
+    let method = line
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(line, |sp| &line[..sp]);
     if method.iter().all(|&b| is_tchar(b)) {
         Ok(())
     } else {
-        Err(HeadError::new(StatusCode::BAD_REQUEST, "malformed request line"))
+        Err(HeadError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed request line",
+        ))
     }
 }
 
