@@ -183,6 +183,15 @@ impl MessageJson {
         })
     }
 
+    /// Whether `a` and `b` are encodings of the same message of this type: equal once
+    /// decoded, as the bytes of a message with map fields need not be (prost-reflect keeps
+    /// a map in a hash map, so its entries are written in no fixed order). False when
+    /// either does not decode.
+    pub fn same_message(&self, a: &[u8], b: &[u8]) -> bool {
+        let decode = |bytes| DynamicMessage::decode(self.0.clone(), bytes).ok();
+        matches!((decode(a), decode(b)), (Some(a), Some(b)) if a == b)
+    }
+
     /// Decode protobuf wire bytes and append their canonical JSON to `out` (lowerCamelCase
     /// names, default values left out, 64-bit integers as strings, enums by name). Bytes
     /// that do not decode as this type, or a message JSON cannot express (an `Any` whose
