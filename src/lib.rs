@@ -323,6 +323,20 @@ pub mod __fuzz {
     pub fn http1_request(data: &[u8]) {
         crate::http1::fuzz_request(data)
     }
+
+    /// Run the web protocols' decoders over `data` (gRPC-Web text whole and in pieces,
+    /// the Connect GET query, content-type classification, a whole Connect unary body
+    /// under a limit); panics when an invariant breaks.
+    pub fn web_decoders(data: &[u8]) {
+        crate::protocol::fuzz::web_decoders(data)
+    }
+
+    /// Read `data` as a Connect error body, an end-of-stream message and a JSON message
+    /// of one of the library's own types, checking each round-trips; panics when an
+    /// invariant breaks.
+    pub fn connect_json(data: &[u8]) {
+        crate::protocol::fuzz::connect_json(data)
+    }
 }
 
 pub use client::Channel;

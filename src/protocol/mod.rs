@@ -16,6 +16,7 @@
 //! Connect's error JSON and its code tables.
 
 pub(crate) mod connect_error;
+pub(crate) mod fuzz;
 pub(crate) mod json;
 
 use std::time::Duration;

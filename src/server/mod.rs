@@ -115,6 +115,8 @@ pub struct Server {
     web: bool,
     cors: Option<Cors>,
     http_handler: Option<Arc<dyn HttpHandler>>,
+    /// The limits of HTTP/1.1 connections (only the head's read timeout is settable).
+    http1: http1::Limits,
 }
 
 /// How long connections may live and how many there may be (gRFC A9).
@@ -168,13 +170,16 @@ impl Server {
             web: true,
             cors: None,
             http_handler: None,
+            http1: http1::Limits::default(),
         }
     }
 
     /// Serve gRPC-Web (`doc/PROTOCOL-WEB.md`) and the Connect protocol beside gRPC, on the
     /// same port, over HTTP/2 and HTTP/1.1, with protobuf or JSON messages (on by
     /// default, as connect-go serves all three). Off, the server speaks gRPC over HTTP/2
-    /// only: other content types get HTTP 415 and an HTTP/1.1 request gets 505.
+    /// only: other content types get HTTP 415, and a connection's first bytes are not
+    /// looked at, so one that does not open with the HTTP/2 preface (an HTTP/1.1 request)
+    /// is closed without an answer, as grpc-go's server does.
     pub fn web_protocols(mut self, on: bool) -> Server {
         self.web = on;
         self
@@ -184,6 +189,15 @@ impl Server {
     /// exposing the status headers). Off by default.
     pub fn cors(mut self, cors: Cors) -> Server {
         self.cors = Some(cors);
+        self
+    }
+
+    /// Time an HTTP/1.1 client has, from the first byte of a request, to send the whole
+    /// request head (default 10 s); past it the server answers 408 and closes. It is
+    /// what bounds a slowloris client, which holds a connection by sending its head a
+    /// byte at a time. (HTTP/2 connections have [`Server::handshake_timeout`] instead.)
+    pub fn http1_header_read_timeout(mut self, timeout: Duration) -> Server {
+        self.http1.header_read_timeout = timeout;
         self
     }
 
@@ -464,7 +478,7 @@ impl Server {
         };
         Ok(Shared {
             web,
-            http1: http1::Limits::default(),
+            http1: self.http1.clone(),
             router: self.router.clone(),
             interceptors: Interceptors::new(&self.interceptors),
             config: self.config,
