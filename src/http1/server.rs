@@ -192,10 +192,13 @@ impl Shared {
         let status = parts.status;
         let body_open = self.body_state == BodyState::Open;
         // The client may still be waiting for a 100 (Continue) before it sends the body,
-        // or the body left is too large to drain: the connection cannot be reused.
+        // or the body left is too large to drain, or of a size not known yet (chunked,
+        // still coming): the connection cannot be promised for reuse. Saying keep-alive
+        // there and closing after the drain limit made a client that had finished its
+        // request reuse a connection being closed ("server closed idle connection").
         if body_open
             && ((self.expect_continue && !self.continue_sent)
-                || self.unread.is_some_and(|n| n > DRAIN_LIMIT))
+                || self.unread.is_none_or(|n| n > DRAIN_LIMIT))
         {
             self.close = true;
         }

@@ -543,6 +543,32 @@ async fn an_unread_small_body_is_drained_and_a_large_one_closes() {
     assert_eq!(client.read().await, (expected.to_string(), true));
 }
 
+#[tokio::test]
+async fn an_early_answer_to_a_chunked_body_still_coming_says_close() {
+    // A chunked body whose end has not been read may be of any size: an answer given
+    // before it does not promise the connection for reuse (a client that finished its
+    // request would otherwise reuse a connection closed at the drain limit).
+    let mut client = start(Limits::default(), 1 << 16, |_, mut respond: Respond| {
+        let head = http::Response::builder().status(403).body(()).unwrap();
+        respond.send_response(head, true).unwrap();
+        None
+    });
+    client
+        .send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        .await;
+    let closed = "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    assert_eq!(client.read().await, (closed.to_string(), true));
+    // Read to its end first (as a call does), the same body keeps the connection.
+    let mut client = start(Limits::default(), 1 << 16, echo);
+    client
+        .send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        .await;
+    let (answer, closed) = client.read().await;
+    assert!(answer.ends_with("POST / hello"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    assert!(!closed);
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_closes_idle_connections_and_finishes_the_exchange() {
     let mut idle = start(Limits::default(), 1 << 16, echo);
