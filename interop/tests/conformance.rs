@@ -75,10 +75,12 @@ fn conformance_server_passes_every_case_of_config_all() {
     if passed {
         return;
     }
-    // A known open bug (issue 19's note): about one HTTP/1.1 case in 2,000 sees the
-    // connection close early ("server closed idle connection", "unexpected EOF"), a different
-    // case each run. The failed cases run again, once; each must pass then, and the run says
-    // loudly which needed it. Anything failing twice fails the test.
+    // The suite found one timing bug in our HTTP/1.1 driver (a keep-alive answer to a
+    // chunked request still coming, then a close at the drain limit: about one HTTP/1.1 case
+    // in 2,000 failed with "server closed idle connection" or "unexpected EOF", a different
+    // case each run; fixed in fa77922). Should such a flake return, the failed cases run
+    // again, once; each must pass then, and the run names them loudly (FLAKY). More than
+    // three failures, or any case failing twice, fails the test.
     assert!(
         !failed.is_empty() && failed.len() <= 3,
         "the conformance runner reported failures ({} cases); see its output above",
