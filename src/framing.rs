@@ -360,6 +360,12 @@ impl Decoder {
         false
     }
 
+    /// Whether the body is one message without a prefix (see [`Decoder::for_wire`]).
+    #[inline]
+    pub(crate) fn is_whole(&self) -> bool {
+        self.whole
+    }
+
     /// The body ended: check it ended on a message boundary, and, for a whole body, make
     /// its one message ready for [`Decoder::decode`].
     #[inline]

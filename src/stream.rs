@@ -283,7 +283,16 @@ impl<T: prost::Message + Default> Streaming<T> {
                                 text.finish()?;
                             }
                             self.decoder.end()?;
-                            self.state = State::Draining;
+                            // Only a whole body (Connect unary) still holds a message here:
+                            // a prefixed stream ended on a boundary holds none.
+                            self.state = if self.decoder.is_whole() {
+                                State::Draining
+                            } else {
+                                match self.side {
+                                    Side::Server => State::Done,
+                                    Side::Client => State::Trailers,
+                                }
+                            };
                         }
                     }
                 }

@@ -839,9 +839,10 @@ impl Responder {
             if let Some(counts) = &self.counts {
                 counts.end(crate::status::Code::Ok);
             }
-            match self.wire.end_frame(&Status::ok(), &trailers) {
-                None => sender.send_trailers(headers::ok_trailers(trailers)),
-                Some(last) => sender.send_last(last),
+            if self.wire.is_grpc() {
+                sender.send_trailers(headers::ok_trailers(trailers));
+            } else if let Some(last) = self.wire.end_frame(&Status::ok(), &trailers) {
+                sender.send_last(last);
             }
         }
     }
