@@ -197,17 +197,23 @@ impl Decoder {
     /// A decoder for a call's wire form: with `whole`, the body is one message without
     /// a prefix (Connect unary), compressed whole when there is an encoding; with `json`,
     /// messages are JSON of that type.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn for_wire(
         max_message_size: usize,
         encoding: Option<Encoding>,
         whole: bool,
         json: Option<crate::protocol::json::MessageJson>,
     ) -> Decoder {
-        let mut decoder = Decoder::new(max_message_size, encoding);
-        decoder.whole = whole;
-        decoder.json = json.map(Box::new);
-        decoder
+        Decoder {
+            max_message_size,
+            encoding,
+            state: State::Header,
+            pending: Bytes::new(),
+            partial: BytesMut::new(),
+            whole,
+            ended: false,
+            json: json.map(Box::new),
+        }
     }
 
     /// Add the next received bytes.

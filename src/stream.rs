@@ -366,7 +366,7 @@ impl Encoder {
     }
 
     /// An encoder writing messages as JSON of `json`'s type when given.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn for_wire(
         max_message_size: usize,
         encoding: Option<Encoding>,
