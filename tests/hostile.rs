@@ -10,7 +10,7 @@
 //! Memory: the test process is the server and the client at once, so the resident set
 //! size (`VmRSS` in `/proc/self/status`) read before and after an attack bounds both.
 //! Freed memory is not always returned to the OS, so "after" also covers the peak. The
-//! bound is generous ([`MEMORY_BOUND`]): what it catches is a server that buffers in
+//! bound is generous (`h2grpc_test_support::memory::MEMORY_BOUND`): what it catches is a server that buffers in
 //! proportion to the attack (a stream of hundreds of MiB, a queue of a million pongs),
 //! not a few MiB of socket buffers. The tests of this file run one at a time
 //! ([`SERIAL`]) so that one test's allocations do not show up in another's figures.
@@ -25,6 +25,7 @@ use h2grpc::server::DEFAULT_HANDSHAKE_TIMEOUT;
 use h2grpc::{Code, Request, Server};
 use h2grpc_test_support::demo::grpc_demo_client::GrpcDemoClient;
 use h2grpc_test_support::lpm;
+use h2grpc_test_support::memory::{assert_memory_bounded, rss_bytes};
 use h2grpc_test_support::raw::*;
 use h2grpc_test_support::relay::Relay;
 use h2grpc_test_support::service::*;
@@ -35,40 +36,8 @@ const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
 const CLIENT_STREAMING: &str = "/demo.GRPCDemo/ClientStreamingMethod";
 const SERVER_STREAMING: &str = "/demo.GRPCDemo/ServerStreamingMethod";
 
-/// Growth of the process' resident set allowed across one attack.
-const MEMORY_BOUND: u64 = 100 * 1024 * 1024;
-
 /// One test at a time, so that the memory figures are each test's own.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The resident set size of this process, in bytes.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS value");
-    kib * 1024
-}
-
-/// Fails the test if the resident set grew by more than [`MEMORY_BOUND`] since `before`.
-fn assert_memory_bounded(before: u64, what: &str) {
-    let after = rss_bytes();
-    let grown = after.saturating_sub(before);
-    eprintln!("{what}: resident set +{} KiB", grown >> 10);
-    assert!(
-        grown <= MEMORY_BOUND,
-        "{what}: resident set grew by {} MiB ({} -> {} MiB)",
-        grown >> 20,
-        before >> 20,
-        after >> 20
-    );
-}
 
 // ---------------------------------------------------------------------------------------
 // Malformed gRPC requests, through the h2 client.

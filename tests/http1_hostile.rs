@@ -18,15 +18,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use h2grpc::Server;
+use h2grpc_test_support::memory::{assert_memory_bounded, rss_bytes};
 use h2grpc_test_support::service::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const UNARY: &str = "/demo.GRPCDemo/SimpleMethod";
-
-/// Growth of the process' resident set allowed across one attack.
-const MEMORY_BOUND: u64 = 100 * 1024 * 1024;
 
 /// The receive limit of the table's server: small, so a body crosses it cheaply.
 const RECEIVE_LIMIT: usize = 1024;
@@ -39,32 +37,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One test at a time, so that the memory figures are each test's own.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The resident set size of this process, in bytes.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS value");
-    kib * 1024
-}
-
-/// Fails the test if the resident set grew by more than [`MEMORY_BOUND`] since `before`.
-fn assert_memory_bounded(before: u64, what: &str) {
-    let after = rss_bytes();
-    let grown = after.saturating_sub(before);
-    eprintln!("{what}: resident set +{} KiB", grown >> 10);
-    assert!(
-        grown <= MEMORY_BOUND,
-        "{what}: resident set grew by {} MiB ({} -> {} MiB)",
-        grown >> 20,
-        before >> 20,
-        after >> 20
-    );
-}
 
 /// One response as read off the wire.
 #[derive(Debug)]

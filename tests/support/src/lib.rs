@@ -54,6 +54,7 @@ pub mod demo {
 pub mod demo_process;
 pub mod lock;
 pub mod lpm;
+pub mod memory;
 pub mod nginx;
 pub mod node;
 pub mod ports;
