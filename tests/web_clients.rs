@@ -24,51 +24,27 @@
 //! description `the value "error" asks for an error`); request_data `sleep:N` makes
 //! SimpleMethod wait N ms (at most 10 s, or until the deadline) before answering.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use h2grpc_test_support::demo_process::demo_server_binary;
-use h2grpc_test_support::lock::lock_file;
+use h2grpc_test_support::node::{self, NodePeer, NpmDir};
 use h2grpc_test_support::process::{Process, run_named};
 use h2grpc_test_support::{missing, repo_root, target_tmp};
 
 /// The peer's directory, relative to the repo root.
 const PEER_DIR: &str = "tests/peers/web";
-/// Written into node_modules after a successful `npm ci`: the package files it installed
-/// from, so that a changed pin or lock makes the install stale.
-const STAMP_FILE: &str = ".h2grpc-web-peer-stamp";
-const STAMP_HEADER: &str = "h2grpc web peer v1\n";
 
 const SERVER_START: Duration = Duration::from_secs(30);
 const CLIENT_RUN: Duration = Duration::from_secs(120);
 const BROWSER_RUN: Duration = Duration::from_secs(180);
-const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
-const NPM_CI_TIMEOUT: Duration = Duration::from_secs(600);
-const INSTALL_LOCK_TIMEOUT: Duration = Duration::from_secs(900);
 
-const NODE_HOW: &str =
-    "install Node.js (20 or newer) and npm (Debian: `apt-get install -y nodejs npm`)";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMIUM_HOW: &str = "install Chromium (Debian: `apt-get install -y chromium`)";
 /// browser.mjs's exit status when it finds no Chromium.
 const BROWSER_MISSING_EXIT: i32 = 3;
-
-/// Environment that would change how node behaves: proxies, preloads.
-const SCRUBBED_ENV: &[&str] = &[
-    "http_proxy",
-    "https_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "NODE_OPTIONS",
-    "NODE_PATH",
-];
 
 // ---- the matrix: protocol × HTTP version × case
 
@@ -267,7 +243,7 @@ struct WebDemoServer {
 }
 
 impl WebDemoServer {
-    fn start(peer: &WebPeer) -> WebDemoServer {
+    fn start(peer: &NodePeer) -> WebDemoServer {
         if std::env::var(PEER_SERVER_VAR).is_ok_and(|v| v == "1") {
             let mut cmd = peer.node_command("server.mjs");
             cmd.args(["--port", "0", "--static"])
@@ -336,132 +312,21 @@ fn wait_for_address(process: &mut Process) -> u16 {
 
 // ---- the peer: tests/peers/web with its packages installed
 
-#[derive(Clone)]
-struct WebPeer {
-    dir: PathBuf,
-}
+/// The web peer's package directory (tests/peers/web), installed by the test kit's npm
+/// installer (`npm ci` when needed, once per process).
+const WEB_PEER: NpmDir = NpmDir {
+    dir: PEER_DIR,
+    name: "the web peer",
+    files: &["client.mjs", "browser.mjs", "server.mjs", "gen/demo_pb.js"],
+    packages: &[
+        "@connectrpc/connect-node",
+        "@connectrpc/connect",
+        "@bufbuild/protobuf",
+        "playwright-core",
+    ],
+};
 
-#[derive(Clone)]
-enum PeerError {
-    /// `node` or `npm` is not on this machine.
-    Missing(String),
-    /// Installing or checking the peer failed.
-    Failed(String),
-}
-
-impl From<String> for PeerError {
-    fn from(e: String) -> PeerError {
-        PeerError::Failed(e)
-    }
-}
-
-/// The peer with its packages installed (`npm ci` at most once per process, and only when
-/// needed; a lock file keeps test processes from installing at the same time), or `None`
-/// after [`missing`] allowed the test to be skipped.
-fn web_peer(test: &str) -> Option<WebPeer> {
-    static PEER: Mutex<Option<Result<WebPeer, PeerError>>> = Mutex::new(None);
-    let mut slot = PEER.lock().unwrap_or_else(|e| e.into_inner());
-    let result = slot
-        .get_or_insert_with(|| prepare(&repo_root().join(PEER_DIR)))
-        .clone();
-    drop(slot);
-    match result {
-        Ok(peer) => Some(peer),
-        Err(PeerError::Missing(what)) => {
-            missing(test, &what, NODE_HOW);
-            None
-        }
-        Err(PeerError::Failed(e)) => panic!("{test}: cannot prepare the web peer: {e}"),
-    }
-}
-
-impl WebPeer {
-    fn node_command(&self, script: &str) -> Command {
-        let mut cmd = Command::new("node");
-        cmd.arg(self.dir.join(script)).current_dir(&self.dir);
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd
-    }
-}
-
-fn prepare(dir: &Path) -> Result<WebPeer, PeerError> {
-    tool_version("node")?;
-    tool_version("npm")?;
-    for file in [
-        "package.json",
-        "package-lock.json",
-        "client.mjs",
-        "browser.mjs",
-        "gen/demo_pb.js",
-    ] {
-        if !dir.join(file).is_file() {
-            return Err(format!("{} is missing", dir.join(file).display()).into());
-        }
-    }
-    let tmp = target_tmp();
-    fs::create_dir_all(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
-    let _lock = lock_file(&tmp.join("web-peer.lock"), INSTALL_LOCK_TIMEOUT)?;
-
-    let wanted = stamp_text(dir)?;
-    let stamp = dir.join("node_modules").join(STAMP_FILE);
-    let installed = fs::read_to_string(&stamp).is_ok_and(|s| s == wanted)
-        && [
-            "@connectrpc/connect-node",
-            "@connectrpc/connect",
-            "@bufbuild/protobuf",
-            "playwright-core",
-        ]
-        .iter()
-        .all(|p| {
-            dir.join("node_modules")
-                .join(p)
-                .join("package.json")
-                .is_file()
-        });
-    if !installed {
-        eprintln!(
-            "installing the web peer's packages: npm ci in {}",
-            dir.display()
-        );
-        let mut npm = Command::new("npm");
-        npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(dir);
-        for var in ["NODE_OPTIONS", "NODE_PATH"] {
-            npm.env_remove(var);
-        }
-        let out = run_named("npm ci", npm, NPM_CI_TIMEOUT).map_err(|e| format!("npm ci: {e}"))?;
-        out.success_or(&format!("npm ci in {}", dir.display()))?;
-        fs::write(&stamp, &wanted).map_err(|e| format!("write {}: {e}", stamp.display()))?;
-    }
-    Ok(WebPeer {
-        dir: dir.to_path_buf(),
-    })
-}
-
-fn stamp_text(dir: &Path) -> Result<String, String> {
-    let mut text = String::from(STAMP_HEADER);
-    for file in ["package.json", "package-lock.json"] {
-        let path = dir.join(file);
-        let content =
-            fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
-        text.push_str(&format!("==== {file}\n{content}\n"));
-    }
-    Ok(text)
-}
-
-/// `tool --version`, or why it cannot be run.
-fn tool_version(tool: &str) -> Result<String, PeerError> {
-    let mut cmd = Command::new(tool);
-    cmd.arg("--version");
-    let name = format!("{tool} --version");
-    let out = match run_named(&name, cmd, PROBE_TIMEOUT) {
-        Ok(out) => out,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(PeerError::Missing(format!("`{tool}` is not on PATH")));
-        }
-        Err(e) => return Err(format!("cannot run `{name}`: {e}").into()),
-    };
-    out.success_or(&format!("`{name}`"))?;
-    Ok(out.stdout.trim().to_string())
+/// The web peer with its packages installed, or `None` after `missing` let the test skip.
+fn web_peer(test: &str) -> Option<NodePeer> {
+    node::install(test, &WEB_PEER)
 }

@@ -1,6 +1,10 @@
-//! The Node interop peer (tests/peers/node: @grpc/grpc-js): installs its pinned packages
-//! with `npm ci` when needed and builds the commands that start its server and client.
+//! The Node peers: npm package directories of the repository whose pinned packages are
+//! installed with `npm ci` when needed ([`install`], one per [`NpmDir`]), and the grpc-js
+//! interop peer (tests/peers/node) with the commands that start its server and client.
+//! The web peer (tests/peers/web, connect-node and playwright) is installed the same way by
+//! `tests/web_clients.rs`.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,27 @@ use crate::process::run_named;
 
 /// The peer's directory, relative to the repo root.
 pub const PEER_DIR: &str = "tests/peers/node";
+
+/// The grpc-js interop peer's package directory.
+pub const GRPC_JS: NpmDir = NpmDir {
+    dir: PEER_DIR,
+    name: "the Node interop peer",
+    files: &["interop_server.js", "interop_client.js"],
+    packages: &["@grpc/grpc-js", "@grpc/proto-loader"],
+};
+
+/// An npm package directory of the repository that tests run Node scripts from.
+#[derive(Debug)]
+pub struct NpmDir {
+    /// Relative to the repo root; holds package.json and package-lock.json.
+    pub dir: &'static str,
+    /// What to call it in messages ("the web peer").
+    pub name: &'static str,
+    /// Files that must be there besides package.json and package-lock.json.
+    pub files: &'static [&'static str],
+    /// Packages `npm ci` must have put in node_modules.
+    pub packages: &'static [&'static str],
+}
 
 /// Written into node_modules after a successful `npm ci`: the package files it installed
 /// from, so that a changed pin or lock makes the install stale.
@@ -42,10 +67,10 @@ const SCRUBBED_ENV: &[&str] = &[
     "NODE_PATH",
 ];
 
-/// The installed peer.
+/// An installed package directory (see [`install`]), or the grpc-js peer.
 #[derive(Clone, Debug)]
 pub struct NodePeer {
-    /// `tests/peers/node` under the repo root.
+    /// The package directory under the repo root.
     pub dir: PathBuf,
     /// `node --version`, e.g. `v20.20.2`.
     pub node_version: String,
@@ -66,18 +91,25 @@ impl From<String> for PeerError {
     }
 }
 
-/// The peer (tests/peers/node under the repo root), with its packages installed: `npm ci`
-/// runs at most once per process, and only when node_modules is missing or was installed
-/// from other package files; a lock file under the cargo target dir keeps test processes
-/// from installing at the same time. Without `node` or `npm` on PATH `test` cannot run:
-/// [`crate::missing`] decides whether that fails it or this returns `None`. A failed
-/// install fails the test.
+/// The grpc-js interop peer (tests/peers/node) with its packages installed; see [`install`].
 pub fn node_peer(test: &str) -> Option<NodePeer> {
-    static PEER: Mutex<Option<Result<NodePeer, PeerError>>> = Mutex::new(None);
-    // A test that panicked while holding it left nothing half-done behind the Option.
-    let mut slot = PEER.lock().unwrap_or_else(|e| e.into_inner());
+    install(test, &GRPC_JS)
+}
+
+/// `package` with its packages installed: `npm ci` runs at most once per process and
+/// directory, and only when node_modules is missing or was installed from other package
+/// files; a lock file under the cargo target dir keeps test processes from installing at
+/// the same time. Without `node` or `npm` on PATH `test` cannot run: [`crate::missing`]
+/// decides whether that fails it or this returns `None`. A failed install fails the test.
+pub fn install(test: &str, package: &NpmDir) -> Option<NodePeer> {
+    type Installed = HashMap<&'static str, Result<NodePeer, PeerError>>;
+    static PEERS: Mutex<Option<Installed>> = Mutex::new(None);
+    // A test that panicked while holding it left nothing half-done behind the map.
+    let mut slot = PEERS.lock().unwrap_or_else(|e| e.into_inner());
     let result = slot
-        .get_or_insert_with(|| prepare(&crate::repo_root().join(PEER_DIR)))
+        .get_or_insert_with(HashMap::new)
+        .entry(package.dir)
+        .or_insert_with(|| prepare(package))
         .clone();
     drop(slot);
     match result {
@@ -86,7 +118,7 @@ pub fn node_peer(test: &str) -> Option<NodePeer> {
             crate::missing(test, &what, NODE_HOW);
             None
         }
-        Err(PeerError::Failed(e)) => panic!("cannot prepare the Node interop peer: {e}"),
+        Err(PeerError::Failed(e)) => panic!("cannot prepare {}: {e}", package.name),
     }
 }
 
@@ -119,7 +151,9 @@ impl NodePeer {
         self.node_command("interop_client.js")
     }
 
-    fn node_command(&self, script: &str) -> Command {
+    /// `node SCRIPT` in the package directory, with the environment that would change how
+    /// node behaves (proxies, NODE_OPTIONS, NODE_PATH) removed.
+    pub fn node_command(&self, script: &str) -> Command {
         let mut cmd = Command::new("node");
         cmd.arg(self.dir.join(script)).current_dir(&self.dir);
         for var in SCRUBBED_ENV {
@@ -129,39 +163,39 @@ impl NodePeer {
     }
 }
 
-fn prepare(dir: &Path) -> Result<NodePeer, PeerError> {
+fn prepare(package: &NpmDir) -> Result<NodePeer, PeerError> {
+    let dir = crate::repo_root().join(package.dir);
     let node_version = tool_version("node")?;
     tool_version("npm")?;
-    for file in [
-        "package.json",
-        "package-lock.json",
-        "interop_server.js",
-        "interop_client.js",
-    ] {
+    let required = ["package.json", "package-lock.json"];
+    for file in required.iter().chain(package.files) {
         if !dir.join(file).is_file() {
             return Err(format!("{} is missing", dir.join(file).display()).into());
         }
     }
     let tmp = crate::target_tmp();
     fs::create_dir_all(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
-    let _lock = lock_file(&tmp.join("node-peer.lock"), INSTALL_LOCK_TIMEOUT)?;
+    let lock_name = format!("{}.lock", package.dir.replace('/', "-"));
+    let _lock = lock_file(&tmp.join(lock_name), INSTALL_LOCK_TIMEOUT)?;
 
-    let wanted = stamp_text(dir)?;
+    let wanted = stamp_text(&dir)?;
     let stamp = dir.join("node_modules").join(STAMP_FILE);
     let installed = fs::read_to_string(&stamp).is_ok_and(|s| s == wanted)
-        && dir
-            .join("node_modules/@grpc/grpc-js/package.json")
-            .is_file()
-        && dir
-            .join("node_modules/@grpc/proto-loader/package.json")
-            .is_file();
+        && package.packages.iter().all(|p| {
+            dir.join("node_modules")
+                .join(p)
+                .join("package.json")
+                .is_file()
+        });
     if !installed {
         eprintln!(
-            "installing the Node interop peer's packages: npm ci in {}",
+            "installing the packages of {}: npm ci in {}",
+            package.name,
             dir.display()
         );
         let mut npm = Command::new("npm");
-        npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(dir);
+        npm.args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir);
         for var in ["NODE_OPTIONS", "NODE_PATH"] {
             npm.env_remove(var);
         }
@@ -169,10 +203,7 @@ fn prepare(dir: &Path) -> Result<NodePeer, PeerError> {
         out.success_or(&format!("npm ci in {}", dir.display()))?;
         fs::write(&stamp, &wanted).map_err(|e| format!("write {}: {e}", stamp.display()))?;
     }
-    Ok(NodePeer {
-        dir: dir.to_path_buf(),
-        node_version,
-    })
+    Ok(NodePeer { dir, node_version })
 }
 
 fn stamp_text(dir: &Path) -> Result<String, String> {
